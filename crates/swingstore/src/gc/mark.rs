@@ -1,0 +1,61 @@
+//! Mark: the live set, from the committed root index only.
+//!
+//! The index (`r/<key>`, written in the same atomic batch as the keys) is dense, so the cost
+//! grows with the number of roots, not with the number of kv keys.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::hash::SnapshotHash;
+use crate::kv::KvStore;
+use crate::root::parse_root_value;
+
+/// The snapshots named by committed roots.
+#[derive(Debug, Default)]
+pub struct LiveSet {
+    /// Number of root keys.
+    pub roots: u64,
+    /// Each live snapshot and the root keys naming it (in key order).
+    pub live: HashMap<SnapshotHash, Vec<String>>,
+    /// Root keys whose value does not parse, with the reason.
+    pub bad_roots: Vec<(String, String)>,
+}
+
+impl LiveSet {
+    /// Whether a committed root names `hash`.
+    pub fn contains(&self, hash: &SnapshotHash) -> bool {
+        self.live.contains_key(hash)
+    }
+
+    /// The first root key naming `hash`.
+    pub fn first_root(&self, hash: &SnapshotHash) -> Option<&str> {
+        self.live.get(hash).and_then(|keys| keys.first()).map(String::as_str)
+    }
+}
+
+/// Scans every committed root. Bad roots are collected, not fatal (see [`mark`]).
+pub fn scan_roots(kv: &KvStore) -> Result<LiveSet> {
+    let mut set = LiveSet::default();
+    kv.for_each_root(|key, value| {
+        set.roots += 1;
+        match parse_root_value(key, value) {
+            Ok(hash) => set.live.entry(hash).or_default().push(key.to_owned()),
+            Err(Error::BadRoot { reason, .. }) => set.bad_roots.push((key.to_owned(), reason)),
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    })?;
+    Ok(set)
+}
+
+/// The live set, failing closed: any bad root (or any error reading roots) is an error naming
+/// the key, and the collector then deletes nothing.
+pub fn mark(kv: &KvStore) -> Result<LiveSet> {
+    let set = scan_roots(kv)?;
+    if let Some((key, reason)) = set.bad_roots.first() {
+        let more = set.bad_roots.len() - 1;
+        let reason = if more > 0 { format!("{reason}; and {more} more bad roots") } else { reason.clone() };
+        return Err(Error::BadRoot { key: key.clone(), reason });
+    }
+    Ok(set)
+}

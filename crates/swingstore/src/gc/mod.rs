@@ -1,0 +1,159 @@
+//! The collector: mark the committed roots, sweep every blob not in the live set once its
+//! grace has run out. No refcounts; see docs/GC.md for the exact semantics.
+//!
+//! A pass holds the commit lock throughout (it sees one committed state) and the sweep lock
+//! around each unlink (leases and saves always win the race).
+
+pub mod mark;
+pub mod policy;
+pub mod report;
+pub(crate) mod sweep;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub use mark::LiveSet;
+pub use policy::{Decision, decide};
+pub use report::{Candidate, GcReport, Kept, SweepError};
+
+use crate::codec;
+use crate::error::Result;
+use crate::kv::GC_STATE_KEY;
+use crate::meta::GcState;
+use crate::store::SwingStore;
+
+/// Progress callback: `(done, total)`.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Options of one collection.
+#[derive(Clone, Default)]
+pub struct GcOptions {
+    /// Grace for this pass only (default: the one persisted in the store).
+    pub grace: Option<u64>,
+    /// At most this many blobs deleted by this pass; the rest is left for the next.
+    pub budget: Option<u64>,
+    /// Decide and report, change nothing.
+    pub dry_run: bool,
+    /// Offline pass: no reader can be in flight and no block is open, so every unreferenced
+    /// blob, orphan, stray and temp file goes at once, ignoring protection and grace.
+    pub now: bool,
+    /// Always list the blob area (find orphans and temp files), even after a clean session.
+    pub scan: bool,
+    /// Called as blobs are swept.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for GcOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcOptions")
+            .field("grace", &self.grace)
+            .field("budget", &self.budget)
+            .field("dry_run", &self.dry_run)
+            .field("now", &self.now)
+            .field("scan", &self.scan)
+            .finish()
+    }
+}
+
+pub(crate) fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+impl SwingStore {
+    /// One collection with the store's persisted configuration (call it after `commit()`).
+    pub fn gc(&self) -> Result<GcReport> {
+        self.gc_with(&GcOptions::default())
+    }
+
+    /// What a collection would do, changing nothing: `candidates` and `kept` say why.
+    pub fn gc_dry_run(&self, grace: Option<u64>) -> Result<GcReport> {
+        self.gc_with(&GcOptions { grace, dry_run: true, ..GcOptions::default() })
+    }
+
+    /// One collection with explicit options.
+    pub fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
+        let inner = &self.inner;
+        let _gc = inner.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _commit = inner.kv.commit_guard();
+        let started = Instant::now();
+        let epoch = inner.kv.committed_epoch();
+        let grace = options.grace.unwrap_or_else(|| inner.kv.config().grace);
+        let root_generation = inner.kv.root_generation();
+        let save_generation = inner.save_generation.load(Ordering::SeqCst);
+        let scan = options.scan || options.now || inner.needs_scan.load(Ordering::SeqCst);
+
+        if !options.dry_run
+            && !scan
+            && let Some(report) = self.try_skip(epoch, grace, root_generation, save_generation, started)?
+        {
+            return Ok(report);
+        }
+
+        let live = mark::mark(&inner.kv)?;
+        let mark_us = micros(started);
+        let sweep_started = Instant::now();
+        let outcome = sweep::run(self, &live, epoch, grace, scan, options)?;
+        let mut report = outcome.report;
+        report.epoch = epoch;
+        report.grace = grace;
+        report.roots = live.roots;
+        report.live = live.live.len() as u64;
+        report.dry_run = options.dry_run;
+        report.mark_us = mark_us;
+
+        if !options.dry_run {
+            let db = inner.kv.db();
+            if outcome.settled {
+                let state = GcState {
+                    root_generation,
+                    save_generation,
+                    grace,
+                    next_due_epoch: outcome.next_due_epoch,
+                    roots: report.roots,
+                    live: report.live,
+                    blobs: outcome.blobs_left,
+                    stored_bytes: outcome.bytes_left,
+                };
+                db.insert(GC_STATE_KEY, codec::encode(&state)?)?;
+                if scan {
+                    inner.needs_scan.store(false, Ordering::SeqCst);
+                }
+            } else {
+                db.remove(GC_STATE_KEY)?;
+            }
+        }
+        report.sweep_us = micros(sweep_started);
+        Ok(report)
+    }
+
+    /// The O(1) path: nothing that could change a decision has changed since the last full
+    /// pass (same roots, no save, same grace, no kept lease or leftover, no blob falling due).
+    fn try_skip(
+        &self,
+        epoch: u64,
+        grace: u64,
+        root_generation: u64,
+        save_generation: u64,
+        started: Instant,
+    ) -> Result<Option<GcReport>> {
+        let Some(bytes) = self.inner.kv.db().get(GC_STATE_KEY)? else { return Ok(None) };
+        let Ok(state) = codec::decode::<GcState>(&bytes, "gc state") else { return Ok(None) };
+        let unchanged = state.root_generation == root_generation
+            && state.save_generation == save_generation
+            && state.grace == grace
+            && epoch < state.next_due_epoch;
+        if !unchanged {
+            return Ok(None);
+        }
+        Ok(Some(GcReport {
+            epoch,
+            roots: state.roots,
+            live: state.live,
+            grace,
+            skipped: true,
+            mark_us: micros(started),
+            ..GcReport::default()
+        }))
+    }
+}

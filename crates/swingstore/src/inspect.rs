@@ -1,0 +1,218 @@
+//! Read-only views for operators: `ls`, `stats`, `verify`.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::gc::Progress;
+use crate::gc::mark::scan_roots;
+use crate::gc::policy::{Decision, decide};
+use crate::gc::sweep::{known_blobs, list_blob_area};
+use crate::hash::SnapshotHash;
+use crate::store::SwingStore;
+
+/// One blob, as `ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobInfo {
+    pub hash: String,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub saved_epoch: u64,
+    /// `live`, `young`, `unreferenced` or `condemned`.
+    pub state: String,
+    pub condemned_epoch: Option<u64>,
+    /// Root keys naming it.
+    pub roots: Vec<String>,
+}
+
+/// Totals, as `stats` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub epoch: u64,
+    pub roots: u64,
+    pub live: u64,
+    pub blobs: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub garbage: u64,
+    pub garbage_bytes: u64,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub checked: u64,
+    /// Hashes named by a root but absent.
+    pub missing: Vec<String>,
+    /// Hashes whose blob fails its checks (size always; length and sha256 with `deep`).
+    pub corrupt: Vec<String>,
+    /// File names in the blob area the store does not know.
+    pub orphans: Vec<String>,
+    /// Root keys whose value does not parse.
+    pub bad_roots: Vec<String>,
+}
+
+impl SwingStore {
+    /// Every known blob with its state under the persisted grace, in hash order.
+    /// Fails on a malformed root only if `strict`; otherwise bad roots are ignored.
+    pub fn list_blobs(&self) -> Result<Vec<BlobInfo>> {
+        let roots = scan_roots(self.kv())?;
+        let epoch = self.epoch();
+        let grace = self.config().grace;
+        let locked = self.inner.sweep.lock();
+        let mut out = Vec::new();
+        for (hash, meta) in known_blobs(self)? {
+            let keys = roots.live.get(&hash).cloned().unwrap_or_default();
+            let Ok(meta) = meta else {
+                out.push(BlobInfo {
+                    hash: hash.to_hex(),
+                    raw_bytes: 0,
+                    stored_bytes: 0,
+                    saved_epoch: 0,
+                    state: if keys.is_empty() { "damaged-metadata".into() } else { "live".into() },
+                    condemned_epoch: None,
+                    roots: keys,
+                });
+                continue;
+            };
+            let state = match decide(&meta, !keys.is_empty(), locked.is_leased(&hash), epoch, grace, false) {
+                Decision::Live => "live",
+                Decision::Young { .. } => "young",
+                _ if meta.condemned_epoch.is_some() => "condemned",
+                _ => "unreferenced",
+            };
+            out.push(BlobInfo {
+                hash: hash.to_hex(),
+                raw_bytes: meta.raw_bytes,
+                stored_bytes: meta.stored_bytes,
+                saved_epoch: meta.saved_epoch,
+                state: state.into(),
+                condemned_epoch: meta.condemned_epoch,
+                roots: keys,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Totals over roots and blobs.
+    pub fn stats(&self) -> Result<Stats> {
+        let roots = scan_roots(self.kv())?;
+        let mut stats = Stats {
+            epoch: self.epoch(),
+            roots: roots.roots,
+            live: roots.live.len() as u64,
+            ..Stats::default()
+        };
+        for (hash, meta) in known_blobs(self)? {
+            let meta = meta.unwrap_or_default_meta();
+            stats.blobs += 1;
+            stats.raw_bytes += meta.0;
+            stats.stored_bytes += meta.1;
+            if !roots.contains(&hash) {
+                stats.garbage += 1;
+                stats.garbage_bytes += meta.1;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Checks that every root parses, every live blob is present, and every blob is sound
+    /// (`deep`: decompress and re-hash every blob, on two threads). Changes nothing.
+    pub fn verify(&self, deep: bool, progress: Option<Progress>) -> Result<VerifyReport> {
+        let roots = scan_roots(self.kv())?;
+        let known = known_blobs(self)?;
+        let listing = list_blob_area(self)?;
+        let mut report = VerifyReport {
+            bad_roots: roots.bad_roots.iter().map(|(k, _)| k.clone()).collect(),
+            ..VerifyReport::default()
+        };
+        let mut missing = BTreeSet::new();
+        for hash in roots.live.keys() {
+            match listing.blob_files.get(hash) {
+                None => {
+                    missing.insert(hash.to_hex());
+                }
+                Some(t) if !t.is_file() => {
+                    report.corrupt.push(hash.to_hex());
+                }
+                Some(_) => {}
+            }
+        }
+        report.missing = missing.into_iter().collect();
+        report.orphans = listing.strays.clone();
+        for hash in listing.blob_files.keys() {
+            if !known.contains_key(hash) {
+                report.orphans.push(crate::layout::blob_file_name(hash));
+            }
+        }
+        report.orphans.sort();
+
+        // Cheap checks on every known, present blob: a regular file of the recorded size.
+        let mut to_check: Vec<SnapshotHash> = Vec::new();
+        for (hash, meta) in &known {
+            let Some(file_type) = listing.blob_files.get(hash) else { continue };
+            if !file_type.is_file() {
+                if !report.corrupt.contains(&hash.to_hex()) {
+                    report.corrupt.push(hash.to_hex());
+                }
+                continue;
+            }
+            let size = std::fs::metadata(self.layout().blob_path(hash)).map(|m| m.len()).ok();
+            match meta {
+                Ok(m) if Some(m.stored_bytes) == size => to_check.push(*hash),
+                _ => report.corrupt.push(hash.to_hex()),
+            }
+        }
+        report.checked = (to_check.len() + report.corrupt.len()) as u64;
+        if deep {
+            let corrupt = Mutex::new(Vec::new());
+            let next = AtomicU64::new(0);
+            let done = AtomicU64::new(0);
+            let total = to_check.len() as u64;
+            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                            let Some(hash) = to_check.get(i) else { break };
+                            match self.load_into(hash, &mut std::io::sink()) {
+                                Ok(_) => {}
+                                Err(Error::NotFound { .. }) => {}
+                                Err(_) => {
+                                    corrupt.lock().unwrap_or_else(|p| p.into_inner()).push(hash.to_hex())
+                                }
+                            }
+                            let d = done.fetch_add(1, Ordering::SeqCst) + 1;
+                            if let Some(p) = &progress {
+                                p(d, total);
+                            }
+                        }
+                    });
+                }
+            });
+            report.corrupt.extend(corrupt.into_inner().unwrap_or_else(|p| p.into_inner()));
+        }
+        report.corrupt.sort();
+        report.corrupt.dedup();
+        report.ok = report.missing.is_empty()
+            && report.corrupt.is_empty()
+            && report.orphans.is_empty()
+            && report.bad_roots.is_empty();
+        Ok(report)
+    }
+}
+
+trait MetaSizes {
+    fn unwrap_or_default_meta(self) -> (u64, u64);
+}
+
+impl MetaSizes for Result<crate::meta::BlobMeta, String> {
+    fn unwrap_or_default_meta(self) -> (u64, u64) {
+        self.map(|m| (m.raw_bytes, m.stored_bytes)).unwrap_or((0, 0))
+    }
+}

@@ -1,0 +1,308 @@
+//! The kvStore: string keys to string values on sled, with writes staged per block.
+//!
+//! Reads see the staged block (read-your-writes). [`KvStore::commit`] applies the whole block in
+//! one `apply_batch` on sled's default tree (atomic: all or nothing after a crash), together with
+//! the root index, the root generation and the next epoch, then `flush()`es before it returns, so
+//! a returned commit is durable. [`KvStore::abort`] drops the staged block.
+//!
+//! Everything lives in one sled tree, under key prefixes (see docs/format.md):
+//! `k/<key>` kv data, `r/<key>` root index (a copy of the value of each key that matches a root
+//! pattern), `m/<hex>` blob metadata, `s/<name>` store state.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::failpoint::{self, points};
+use crate::meta::GcConfig;
+use crate::root::RootPatterns;
+
+pub(crate) const KV_PREFIX: &[u8] = b"k/";
+pub(crate) const ROOT_PREFIX: &[u8] = b"r/";
+pub(crate) const META_PREFIX: &[u8] = b"m/";
+pub(crate) const EPOCH_KEY: &[u8] = b"s/epoch";
+pub(crate) const ROOT_GEN_KEY: &[u8] = b"s/root_generation";
+pub(crate) const SAVE_GEN_KEY: &[u8] = b"s/save_generation";
+pub(crate) const CONFIG_KEY: &[u8] = b"s/config";
+pub(crate) const GC_STATE_KEY: &[u8] = b"s/gc_state";
+pub(crate) const SESSION_KEY: &[u8] = b"s/session_open";
+
+pub(crate) fn prefixed(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prefix.len() + key.len());
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(key);
+    out
+}
+
+pub(crate) fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
+    match db.get(key)? {
+        None => Ok(0),
+        Some(v) => {
+            let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| Error::Codec {
+                what: String::from_utf8_lossy(key).into_owned(),
+                reason: format!("expected 8 bytes, found {}", v.len()),
+            })?;
+            Ok(u64::from_be_bytes(bytes))
+        }
+    }
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::Codec { what: what.to_owned(), reason: "not UTF-8".into() })
+}
+
+/// Writes staged in the open block: `Some(value)` is a set, `None` a delete.
+type Staged = BTreeMap<String, Option<String>>;
+
+/// The block-staged kv store.
+pub struct KvStore {
+    db: sled::Db,
+    staged: Mutex<Staged>,
+    /// Last committed epoch (mirrors `s/epoch`).
+    epoch: AtomicU64,
+    /// Bumped by every commit that touches a root key (mirrors `s/root_generation`).
+    root_generation: AtomicU64,
+    patterns: RwLock<RootPatterns>,
+    config: RwLock<GcConfig>,
+    /// Held by `commit` and by a whole collection, so a pass sees one committed state.
+    commit_lock: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl KvStore {
+    /// Wraps an open sled database, creating the state records of a new store.
+    pub(crate) fn open(db: sled::Db) -> Result<Self> {
+        let config = match db.get(CONFIG_KEY)? {
+            Some(bytes) => codec::decode::<GcConfig>(&bytes, "gc config")?,
+            None => {
+                let config = GcConfig::default();
+                db.insert(CONFIG_KEY, codec::encode(&config)?)?;
+                config
+            }
+        };
+        let patterns = RootPatterns::new(&config.root_patterns)?;
+        Ok(Self {
+            epoch: AtomicU64::new(read_u64(&db, EPOCH_KEY)?),
+            root_generation: AtomicU64::new(read_u64(&db, ROOT_GEN_KEY)?),
+            db,
+            staged: Mutex::new(BTreeMap::new()),
+            patterns: RwLock::new(patterns),
+            config: RwLock::new(config),
+            commit_lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Reads `key`, seeing the open block's writes.
+    pub fn get(&self, key: &str) -> Result<Option<String>> {
+        if let Some(staged) = lock(&self.staged).get(key) {
+            return Ok(staged.clone());
+        }
+        self.get_committed(key)
+    }
+
+    /// Reads the committed value of `key`, ignoring the open block.
+    pub fn get_committed(&self, key: &str) -> Result<Option<String>> {
+        match self.db.get(prefixed(KV_PREFIX, key.as_bytes()))? {
+            Some(v) => Ok(Some(utf8(&v, key)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `key` has a value (open block included).
+    pub fn has(&self, key: &str) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Stages `key = value` in the open block.
+    pub fn set(&self, key: &str, value: &str) {
+        lock(&self.staged).insert(key.to_owned(), Some(value.to_owned()));
+    }
+
+    /// Stages the deletion of `key` in the open block.
+    pub fn delete(&self, key: &str) {
+        lock(&self.staged).insert(key.to_owned(), None);
+    }
+
+    /// All `(key, value)` pairs whose key starts with `prefix`, in key order, open block included.
+    pub fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut merged = BTreeMap::new();
+        for item in self.db.scan_prefix(prefixed(KV_PREFIX, prefix.as_bytes())) {
+            let (k, v) = item?;
+            let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
+            let value = utf8(&v, &key)?;
+            merged.insert(key, Some(value));
+        }
+        let staged = lock(&self.staged);
+        let range = (Bound::Included(prefix.to_owned()), Bound::Unbounded);
+        for (k, v) in staged.range::<String, _>(range).take_while(|(k, _)| k.starts_with(prefix)) {
+            merged.insert(k.clone(), v.clone());
+        }
+        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+
+    /// The first key strictly after `key` (open block included), like Agoric's `getNextKey`.
+    pub fn next_key(&self, key: &str) -> Result<Option<String>> {
+        let start = prefixed(KV_PREFIX, key.as_bytes());
+        let mut committed = None;
+        for item in self.db.range((Bound::Excluded(start), Bound::Unbounded)) {
+            let (k, _) = item?;
+            if !k.starts_with(KV_PREFIX) {
+                break;
+            }
+            let candidate = utf8(&k[KV_PREFIX.len()..], "kv key")?;
+            // Skip keys deleted in the open block.
+            if matches!(lock(&self.staged).get(&candidate), Some(None)) {
+                continue;
+            }
+            committed = Some(candidate);
+            break;
+        }
+        let staged = lock(&self.staged);
+        let staged_next = staged
+            .range::<String, _>((Bound::Excluded(key.to_owned()), Bound::Unbounded))
+            .find(|(_, v)| v.is_some())
+            .map(|(k, _)| k.clone());
+        Ok(match (committed, staged_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Number of writes staged in the open block.
+    pub fn staged_len(&self) -> usize {
+        lock(&self.staged).len()
+    }
+
+    /// Drops the open block.
+    pub fn abort(&self) {
+        lock(&self.staged).clear();
+    }
+
+    /// The last committed epoch.
+    pub fn committed_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn root_generation(&self) -> u64 {
+        self.root_generation.load(Ordering::SeqCst)
+    }
+
+    /// The persisted collector configuration.
+    pub fn config(&self) -> GcConfig {
+        self.config.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn is_root(&self, key: &str) -> bool {
+        match self.patterns.read() {
+            Ok(p) => p.is_root(key),
+            Err(p) => p.into_inner().is_root(key),
+        }
+    }
+
+    pub(crate) fn commit_guard(&self) -> MutexGuard<'_, ()> {
+        lock(&self.commit_lock)
+    }
+
+    /// Applies the open block atomically and durably, advancing the epoch. Returns the new epoch.
+    pub fn commit(&self) -> Result<u64> {
+        let _commit = self.commit_guard();
+        let block = std::mem::take(&mut *lock(&self.staged));
+        let mut batch = sled::Batch::default();
+        let mut roots_touched = false;
+        for (key, value) in &block {
+            let kv_key = prefixed(KV_PREFIX, key.as_bytes());
+            let is_root = self.is_root(key);
+            roots_touched |= is_root;
+            let root_key = prefixed(ROOT_PREFIX, key.as_bytes());
+            match value {
+                Some(v) => {
+                    batch.insert(kv_key, v.as_bytes());
+                    if is_root {
+                        batch.insert(root_key, v.as_bytes());
+                    }
+                }
+                None => {
+                    batch.remove(kv_key);
+                    if is_root {
+                        batch.remove(root_key);
+                    }
+                }
+            }
+        }
+        let epoch = self.committed_epoch() + 1;
+        let root_generation = self.root_generation() + u64::from(roots_touched);
+        batch.insert(EPOCH_KEY, &epoch.to_be_bytes());
+        batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
+        self.db.apply_batch(batch)?;
+        // From here the block is visible in sled's memory; it is durable once flushed.
+        self.epoch.store(epoch, Ordering::SeqCst);
+        self.root_generation.store(root_generation, Ordering::SeqCst);
+        failpoint::hit(points::COMMIT_BEFORE_FLUSH).map_err(|e| Error::io(self.db_path_hint(), e))?;
+        self.db.flush()?;
+        Ok(epoch)
+    }
+
+    fn db_path_hint(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from("kv")
+    }
+
+    /// Replaces the collector configuration and rebuilds the root index from the committed
+    /// keys, in one durable batch. The open block must be empty.
+    pub fn set_config(&self, config: GcConfig) -> Result<()> {
+        let patterns = RootPatterns::new(&config.root_patterns)?;
+        let _commit = self.commit_guard();
+        if !lock(&self.staged).is_empty() {
+            return Err(Error::Config(
+                "commit or abort the open block before changing the configuration".into(),
+            ));
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.db.scan_prefix(ROOT_PREFIX) {
+            let (k, _) = item?;
+            batch.remove(k);
+        }
+        for item in self.db.scan_prefix(KV_PREFIX) {
+            let (k, v) = item?;
+            let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
+            if patterns.is_root(&key) {
+                batch.insert(prefixed(ROOT_PREFIX, key.as_bytes()), v);
+            }
+        }
+        let root_generation = self.root_generation() + 1;
+        batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
+        batch.insert(CONFIG_KEY, codec::encode(&config)?);
+        batch.remove(GC_STATE_KEY);
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        self.root_generation.store(root_generation, Ordering::SeqCst);
+        if let Ok(mut p) = self.patterns.write() {
+            *p = patterns;
+        }
+        if let Ok(mut c) = self.config.write() {
+            *c = config;
+        }
+        Ok(())
+    }
+
+    /// Visits every committed root `(key, value)` in key order; cost grows with the number of
+    /// roots only (the index is dense).
+    pub(crate) fn for_each_root(&self, mut f: impl FnMut(&str, &[u8]) -> Result<()>) -> Result<()> {
+        for item in self.db.scan_prefix(ROOT_PREFIX) {
+            let (k, v) = item?;
+            let key = utf8(&k[ROOT_PREFIX.len()..], "root key")?;
+            f(&key, &v)?;
+        }
+        Ok(())
+    }
+}

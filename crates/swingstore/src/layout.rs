@@ -1,0 +1,57 @@
+//! Where things live inside a store directory (see docs/format.md).
+//!
+//! ```text
+//! <store>/LOCK                  exclusive lock held while a process has the store open
+//! <store>/kv/                   the sled database (kv data, root index, blob metadata, gc state)
+//! <store>/snapshots/<hash>.lz4  one blob per snapshot: a standard LZ4 frame of the raw heap
+//! <store>/tmp/                  temp files of saves in progress (same file system: rename is atomic)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::hash::SnapshotHash;
+
+/// File name suffix of blob files.
+pub const BLOB_SUFFIX: &str = ".lz4";
+/// Prefix of the temp files a save writes.
+pub const TEMP_PREFIX: &str = "save-";
+
+/// Paths of one store.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("LOCK")
+    }
+    pub fn kv_dir(&self) -> PathBuf {
+        self.root.join("kv")
+    }
+    pub fn blob_dir(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+    pub fn temp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    pub fn blob_path(&self, hash: &SnapshotHash) -> PathBuf {
+        self.blob_dir().join(blob_file_name(hash))
+    }
+}
+
+/// `<hash>.lz4`.
+pub fn blob_file_name(hash: &SnapshotHash) -> String {
+    format!("{hash}{BLOB_SUFFIX}")
+}
+
+/// The hash a blob file name stands for, if it is a well-formed blob name.
+pub fn parse_blob_file_name(name: &str) -> Option<SnapshotHash> {
+    name.strip_suffix(BLOB_SUFFIX).and_then(|stem| SnapshotHash::parse(stem).ok())
+}

@@ -1,0 +1,59 @@
+//! Records the store keeps about itself in sled, next to the kv data: per-blob metadata, the
+//! collector configuration, and the collector's bookkeeping. All of them go through [`codec`].
+//!
+//! [`codec`]: crate::codec
+
+use serde::{Deserialize, Serialize};
+
+/// What the store knows about one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobMeta {
+    /// Uncompressed length: loads are bounded by it and verified against it.
+    pub raw_bytes: u64,
+    /// Length of the blob file (the LZ4 frame).
+    pub stored_bytes: u64,
+    /// Epoch of the block being built when it was last saved (committed epoch + 1).
+    pub saved_epoch: u64,
+    /// The committed epoch at which a collection found it unreferenced and unprotected.
+    pub condemned_epoch: Option<u64>,
+}
+
+/// Collector configuration, persisted in the store so every pass (kernel or CLI) uses the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcConfig {
+    /// Key patterns whose values name live snapshots. `*` matches one or more characters
+    /// other than `.`; everything else matches itself.
+    pub root_patterns: Vec<String>,
+    /// Default grace, in committed epochs.
+    pub grace: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self { root_patterns: vec![DEFAULT_ROOT_PATTERN.to_owned()], grace: DEFAULT_GRACE }
+    }
+}
+
+/// Agoric's root key: `vN.lastSnapshot`.
+pub const DEFAULT_ROOT_PATTERN: &str = "v*.lastSnapshot";
+/// Default grace in epochs.
+pub const DEFAULT_GRACE: u64 = 2;
+
+/// What the last full collection saw, so that a pass with nothing new to decide is O(1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcState {
+    /// Root generation (bumped by every commit that touches a root key) at the mark.
+    pub root_generation: u64,
+    /// Save generation (bumped by every save, new or dedup) at the mark.
+    pub save_generation: u64,
+    /// The grace the pass used.
+    pub grace: u64,
+    /// Earliest committed epoch at which a kept blob falls due (`u64::MAX`: none).
+    pub next_due_epoch: u64,
+    /// Number of root keys and distinct live hashes found (reported by skipped passes).
+    pub roots: u64,
+    pub live: u64,
+    /// Blob count and bytes known after the pass.
+    pub blobs: u64,
+    pub stored_bytes: u64,
+}

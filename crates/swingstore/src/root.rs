@@ -1,0 +1,138 @@
+//! Roots: kv keys whose committed values name live snapshots.
+//!
+//! A key is a root when it matches one of the configured patterns (default `v*.lastSnapshot`).
+//! Its value is Agoric's JSON, `{"snapshotID":"<64 hex>","startPos":{"itemCount":N}}`; extra
+//! fields are accepted. A value that does not parse is an error that stops the collector.
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::hash::SnapshotHash;
+
+/// A compiled set of root key patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootPatterns {
+    patterns: Vec<Pattern>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    /// Literal pieces between `*`s.
+    pieces: Vec<String>,
+}
+
+impl Pattern {
+    fn compile(text: &str) -> Result<Self> {
+        if text.is_empty() {
+            return Err(Error::Config("empty root pattern".into()));
+        }
+        if text.contains("**") {
+            return Err(Error::Config(format!("root pattern {text:?} has two adjacent '*'")));
+        }
+        Ok(Self { pieces: text.split('*').map(str::to_owned).collect() })
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        let Some((first, rest)) = self.pieces.split_first() else { return false };
+        key.strip_prefix(first.as_str()).is_some_and(|tail| Self::match_rest(rest, tail))
+    }
+
+    /// `tail` must be: (one or more non-'.' chars, then `rest[0]`), repeated for each piece.
+    fn match_rest(rest: &[String], tail: &str) -> bool {
+        let Some((piece, more)) = rest.split_first() else { return tail.is_empty() };
+        let wildcard_max = tail.find('.').unwrap_or(tail.len());
+        (1..=wildcard_max).any(|n| {
+            tail.is_char_boundary(n)
+                && tail[n..].strip_prefix(piece.as_str()).is_some_and(|next| Self::match_rest(more, next))
+        })
+    }
+}
+
+impl RootPatterns {
+    /// Compiles patterns; `*` matches one or more characters other than `.`.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self> {
+        if patterns.is_empty() {
+            return Err(Error::Config("at least one root pattern is required".into()));
+        }
+        let patterns = patterns.iter().map(|p| Pattern::compile(p.as_ref())).collect::<Result<_>>()?;
+        Ok(Self { patterns })
+    }
+
+    /// Whether `key` is a root key.
+    pub fn is_root(&self, key: &str) -> bool {
+        self.patterns.iter().any(|p| p.matches(key))
+    }
+}
+
+#[derive(Deserialize)]
+struct RootValue {
+    #[serde(rename = "snapshotID")]
+    snapshot_id: String,
+}
+
+/// Parses a root value and returns the snapshot it names. `key` is only used in the error.
+pub fn parse_root_value(key: &str, value: &[u8]) -> Result<SnapshotHash> {
+    let bad = |reason: String| Error::BadRoot { key: key.to_owned(), reason };
+    let parsed: RootValue =
+        serde_json::from_slice(value).map_err(|e| bad(format!("value is not snapshot JSON: {e}")))?;
+    SnapshotHash::parse(&parsed.snapshot_id).map_err(|e| bad(e.to_string()))
+}
+
+/// Formats a root value in Agoric's format.
+pub fn format_root_value(hash: &SnapshotHash, item_count: u64) -> String {
+    format!(r#"{{"snapshotID":"{hash}","startPos":{{"itemCount":{item_count}}}}}"#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pattern_matches_vat_roots_only() -> Result<()> {
+        let p = RootPatterns::new(&["v*.lastSnapshot"])?;
+        assert!(p.is_root("v1.lastSnapshot"));
+        assert!(p.is_root("v1234.lastSnapshot"));
+        assert!(!p.is_root("v.lastSnapshot"));
+        assert!(!p.is_root("v1.vs.lastSnapshot"));
+        assert!(!p.is_root("v1.lastSnapshotX"));
+        assert!(!p.is_root("xv1.lastSnapshot"));
+        assert!(!p.is_root("v1.t.endPosition"));
+        Ok(())
+    }
+
+    #[test]
+    fn several_wildcards_and_patterns() -> Result<()> {
+        let p = RootPatterns::new(&["v*.lastSnapshot", "zygote.*.snapshot", "a*b*c"])?;
+        assert!(p.is_root("zygote.base.snapshot"));
+        assert!(!p.is_root("zygote..snapshot"));
+        assert!(p.is_root("axbyc"));
+        assert!(p.is_root("abbbc"));
+        assert!(!p.is_root("abc"));
+        assert!(RootPatterns::new::<&str>(&[]).is_err());
+        assert!(RootPatterns::new(&["a**b"]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn root_values_parse_or_fail_closed() -> Result<()> {
+        let h = SnapshotHash::of(b"x");
+        assert_eq!(parse_root_value("k", format_root_value(&h, 7).as_bytes())?, h);
+        let extra = format!(r#"{{"snapshotID":"{h}","startPos":{{"itemCount":1}},"x":[1]}}"#);
+        assert_eq!(parse_root_value("k", extra.as_bytes())?, h);
+        for bad in [
+            "".to_owned(),
+            "{".to_owned(),
+            "null".to_owned(),
+            r#"{"snapshotID":"../../etc/passwd"}"#.to_owned(),
+            format!(r#"{{"snapshotID":"{}"}}"#, h.to_hex().to_uppercase()),
+            format!(r#"{{"snapshotID":"{}"}}"#, &h.to_hex()[1..]),
+            r#"{"startPos":{"itemCount":1}}"#.to_owned(),
+        ] {
+            match parse_root_value("v9.lastSnapshot", bad.as_bytes()) {
+                Err(Error::BadRoot { key, .. }) => assert_eq!(key, "v9.lastSnapshot"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+        Ok(())
+    }
+}

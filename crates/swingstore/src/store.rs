@@ -1,0 +1,331 @@
+//! [`SwingStore`]: the kvStore and the snapshot store behind one handle, opened exclusively.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::blob::{self, BlobReader};
+use crate::codec;
+use crate::error::{Error, IoContext, Result};
+use crate::failpoint::{self, points};
+use crate::hash::SnapshotHash;
+use crate::kv::{self, KvStore, META_PREFIX, SAVE_GEN_KEY, SESSION_KEY};
+use crate::layout::Layout;
+use crate::lease::{Lease, SweepLock};
+use crate::meta::{BlobMeta, GcConfig};
+
+/// How to open a store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Create the store (and its directory) if it does not exist.
+    pub create: bool,
+}
+
+/// What a save did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaveInfo {
+    pub hash: SnapshotHash,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    /// The blob was already stored: no file was written, its protection was renewed.
+    pub deduplicated: bool,
+}
+
+/// A handle on an open store. Cheap to clone; all clones share one open store, and it is
+/// closed (cleanly) when the last clone is dropped.
+#[derive(Clone)]
+pub struct SwingStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub layout: Layout,
+    pub kv: KvStore,
+    pub sweep: Arc<SweepLock>,
+    /// Bumped by every save (mirrors `s/save_generation`).
+    pub save_generation: AtomicU64,
+    /// Serialises collections.
+    pub gc_lock: Mutex<()>,
+    /// A directory listing is needed: the last session did not close cleanly, or a leftover
+    /// (temp file, orphan) may exist.
+    pub needs_scan: AtomicBool,
+    /// Held for the life of the store: the exclusive lock file.
+    _lock_file: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A clean close: the next open need not look for crash leftovers.
+        if !self.needs_scan.load(Ordering::SeqCst) {
+            let _ = self.kv.db().remove(SESSION_KEY);
+        }
+        if let Err(e) = self.kv.db().flush() {
+            tracing::warn!("flushing the store on close failed: {e}");
+        }
+    }
+}
+
+pub(crate) fn meta_key(hash: &SnapshotHash) -> Vec<u8> {
+    kv::prefixed(META_PREFIX, hash.to_hex().as_bytes())
+}
+
+impl SwingStore {
+    /// Opens (or with `create`, creates) the store at `path`, exclusively.
+    pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+        let layout = Layout::new(path.as_ref());
+        let root = layout.root();
+        if options.create {
+            fs::create_dir_all(root).at(root)?;
+        } else if !root.is_dir() {
+            return Err(Error::NoStore { path: root.to_owned(), reason: "no such directory".into() });
+        }
+        if !options.create && !layout.kv_dir().is_dir() {
+            return Err(Error::NoStore {
+                path: root.to_owned(),
+                reason: "the directory has no kv/ database: not a snapgc store".into(),
+            });
+        }
+        let lock_path = layout.lock_file();
+        let lock_file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .at(&lock_path)?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::InUse { path: root.to_owned() }),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        for dir in [layout.kv_dir(), layout.blob_dir(), layout.temp_dir()] {
+            fs::create_dir_all(&dir).at(&dir)?;
+        }
+        remove_unfinished_sled_snapshots(&layout.kv_dir())?;
+        let db = sled::Config::new().path(layout.kv_dir()).open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                Error::InUse { path: root.to_owned() }
+            }
+            other => Error::Db(other),
+        })?;
+        let kv = KvStore::open(db)?;
+        let unclean = kv.db().contains_key(SESSION_KEY)?;
+        if unclean {
+            tracing::info!("the store was not closed cleanly: the next collection lists the blob area");
+            kv.db().remove(kv::GC_STATE_KEY)?;
+        }
+        kv.db().insert(SESSION_KEY, &[1u8])?;
+        kv.db().flush()?;
+        let save_generation = AtomicU64::new(kv::read_u64(kv.db(), SAVE_GEN_KEY)?);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                layout,
+                kv,
+                sweep: Arc::new(SweepLock::default()),
+                save_generation,
+                gc_lock: Mutex::new(()),
+                needs_scan: AtomicBool::new(unclean),
+                _lock_file: lock_file,
+            }),
+        })
+    }
+
+    /// Opens or creates the store at `path`.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open(path, OpenOptions { create: true })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        self.inner.layout.root()
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    /// The kvStore.
+    pub fn kv(&self) -> &KvStore {
+        &self.inner.kv
+    }
+
+    /// Applies the open block atomically and durably; returns the new committed epoch.
+    pub fn commit(&self) -> Result<u64> {
+        self.inner.kv.commit()
+    }
+
+    /// Drops the open block's kv writes. (Snapshots saved in it stay, as young garbage.)
+    pub fn abort(&self) {
+        self.inner.kv.abort()
+    }
+
+    /// The last committed epoch.
+    pub fn epoch(&self) -> u64 {
+        self.inner.kv.committed_epoch()
+    }
+
+    /// The collector configuration persisted in the store.
+    pub fn config(&self) -> GcConfig {
+        self.inner.kv.config()
+    }
+
+    /// Persists a new collector configuration (root patterns, default grace) and rebuilds the
+    /// root index. The open block must be empty.
+    pub fn set_config(&self, config: GcConfig) -> Result<()> {
+        self.inner.kv.set_config(config)
+    }
+
+    /// Takes a lease on `hash`: the blob is not deleted while the lease lives.
+    pub fn lease(&self, hash: SnapshotHash) -> Lease {
+        Lease::take(Arc::clone(&self.inner.sweep), hash)
+    }
+
+    /// Saves a snapshot from a stream: hashes and compresses in one pass with bounded memory,
+    /// writes a temp file, fsyncs, and publishes it under its hash. A snapshot already stored is
+    /// not rewritten, but its protection is renewed exactly as for a new save.
+    pub fn save(&self, input: &mut (dyn Read + Send)) -> Result<SaveInfo> {
+        let layout = &self.inner.layout;
+        let name = blob::temp_name();
+        self.inner.sweep.lock().active_temps.insert(name.clone());
+        let written = blob::write_temp(&layout.temp_dir(), name.clone(), input);
+        let result = written.and_then(|temp| {
+            failpoint::hit(points::SAVE_AFTER_WRITE).at(&temp.path)?;
+            self.publish(&temp)
+        });
+        let temp_path = layout.temp_dir().join(&name);
+        match fs::remove_file(&temp_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!("could not remove temp file {}: {e}", temp_path.display());
+                self.inner.needs_scan.store(true, Ordering::SeqCst);
+            }
+        }
+        self.inner.sweep.lock().active_temps.remove(&name);
+        result
+    }
+
+    /// Saves `bytes` (convenience over [`save`](Self::save)).
+    pub fn save_bytes(&self, bytes: &[u8]) -> Result<SaveInfo> {
+        self.save(&mut io::Cursor::new(bytes))
+    }
+
+    /// Records metadata, renames the temp file into place and fsyncs the directory, all under
+    /// the sweep lock (so a sweep never sees a half-published blob, and a dedup hit renews the
+    /// protection of a blob the sweep has not yet deleted, or re-creates it if it has).
+    fn publish(&self, temp: &blob::TempBlob) -> Result<SaveInfo> {
+        let layout = &self.inner.layout;
+        let db = self.inner.kv.db();
+        let dest = layout.blob_path(&temp.hash);
+        let _locked = self.inner.sweep.lock();
+        let saved_epoch = self.inner.kv.committed_epoch() + 1;
+        // Deduplicate only onto a regular file of the right size; anything else is replaced.
+        let existing = fs::symlink_metadata(&dest).ok();
+        let deduplicated = existing.as_ref().is_some_and(|m| m.is_file() && m.len() == temp.stored_bytes);
+        let meta = BlobMeta {
+            raw_bytes: temp.raw_bytes,
+            stored_bytes: temp.stored_bytes,
+            saved_epoch,
+            condemned_epoch: None,
+        };
+        let save_generation = self.inner.save_generation.load(Ordering::SeqCst) + 1;
+        let mut batch = sled::Batch::default();
+        batch.insert(meta_key(&temp.hash), codec::encode(&meta)?);
+        batch.insert(SAVE_GEN_KEY, &save_generation.to_be_bytes());
+        db.apply_batch(batch)?;
+        self.inner.save_generation.store(save_generation, Ordering::SeqCst);
+        failpoint::hit(points::SAVE_AFTER_META).at(&dest)?;
+        if !deduplicated {
+            if existing.as_ref().is_some_and(|m| m.is_dir()) {
+                // A directory squats on the blob's name: leave it for the operator, fail loudly.
+                return Err(Error::io(&dest, io::Error::other("a directory is in the way of this blob")));
+            }
+            fs::rename(&temp.path, &dest).at(&dest)?;
+            failpoint::hit(points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
+            blob::sync_dir(&layout.blob_dir())?;
+        }
+        Ok(SaveInfo {
+            hash: temp.hash,
+            raw_bytes: temp.raw_bytes,
+            stored_bytes: temp.stored_bytes,
+            deduplicated,
+        })
+    }
+
+    /// The metadata of a blob, if the store has a (decodable) record of it.
+    pub fn blob_meta(&self, hash: &SnapshotHash) -> Result<Option<BlobMeta>> {
+        match self.inner.kv.db().get(meta_key(hash))? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes, &format!("blob metadata {hash}")).map(Some),
+        }
+    }
+
+    /// Whether the blob file is present (as a regular file).
+    pub fn contains(&self, hash: &SnapshotHash) -> bool {
+        fs::symlink_metadata(self.inner.layout.blob_path(hash)).is_ok_and(|m| m.is_file())
+    }
+
+    fn open_for_read(&self, hash: &SnapshotHash) -> Result<(File, Option<u64>)> {
+        let path = self.inner.layout.blob_path(hash);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Corrupt {
+                hash: hash.to_hex(),
+                expected: "a regular file".into(),
+                actual: "a symbolic link".into(),
+            });
+        }
+        let file = blob::open_blob(&path, hash)?;
+        // Damaged metadata only loses the length bound; the hash still verifies the content.
+        let expected = self.blob_meta(hash).ok().flatten().map(|m| m.raw_bytes);
+        Ok((file, expected))
+    }
+
+    /// Opens a snapshot as a streaming reader that verifies length and sha256 at the end.
+    /// Take a [`lease`](Self::lease) first if the root that named it may move meanwhile.
+    pub fn load(&self, hash: &SnapshotHash) -> Result<BlobReader> {
+        let (file, expected) = self.open_for_read(hash)?;
+        Ok(BlobReader::new(file, *hash, expected))
+    }
+
+    /// Writes the verified raw bytes of a snapshot to `out` (decode and hash on two threads).
+    /// Returns the raw length. On a verification error `out` has received unverified bytes.
+    pub fn load_into(&self, hash: &SnapshotHash, out: &mut dyn Write) -> Result<u64> {
+        let (file, expected) = self.open_for_read(hash)?;
+        blob::copy_verified(file, *hash, expected, out)
+    }
+
+    /// Reads a whole snapshot into memory, verified (small snapshots and tests only).
+    pub fn load_bytes(&self, hash: &SnapshotHash) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.load_into(hash, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes and verifies a snapshot without keeping its bytes. Returns the raw length.
+    pub fn verify_blob(&self, hash: &SnapshotHash) -> Result<u64> {
+        self.load_into(hash, &mut io::sink())
+    }
+}
+
+/// sled 0.34 writes `snap.<lsn>.generating` and renames it when complete; a kill in between
+/// leaves a file that makes the next open fail with `Corruption`. The completed snapshots and
+/// the log are untouched by it, so removing it is safe (we hold the store's lock).
+fn remove_unfinished_sled_snapshots(kv_dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(kv_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(kv_dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.at(kv_dir)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::info!("removing sled's unfinished snapshot {name}");
+            fs::remove_file(entry.path()).at(&entry.path())?;
+        }
+    }
+    Ok(())
+}
