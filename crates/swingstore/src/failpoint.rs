@@ -26,7 +26,11 @@ pub mod points {
 #[cfg(feature = "failpoints")]
 mod imp {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, OnceLock};
+
+    /// Fast path: no point has ever been set in this process.
+    static ANY_SET: AtomicBool = AtomicBool::new(false);
 
     /// What a point does when reached.
     #[derive(Clone)]
@@ -46,8 +50,16 @@ mod imp {
 
     /// Sets the action for `point` (replacing any earlier one).
     pub fn set(point: &'static str, action: Action) {
+        ANY_SET.store(true, Ordering::SeqCst);
         if let Ok(mut reg) = registry().lock() {
             reg.insert(point, action);
+        }
+    }
+
+    /// Removes the action of one point.
+    pub fn clear(point: &'static str) {
+        if let Ok(mut reg) = registry().lock() {
+            reg.remove(point);
         }
     }
 
@@ -59,6 +71,9 @@ mod imp {
     }
 
     pub(crate) fn hit(point: &'static str) -> std::io::Result<()> {
+        if !ANY_SET.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let action = registry().lock().ok().and_then(|reg| reg.get(point).cloned());
         match action {
             None => Ok(()),
@@ -73,7 +88,7 @@ mod imp {
 }
 
 #[cfg(feature = "failpoints")]
-pub use imp::{Action, clear_all, set};
+pub use imp::{Action, clear, clear_all, set};
 
 #[cfg(feature = "failpoints")]
 pub(crate) use imp::hit;
