@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use swingstore::{SnapshotHash, SwingStore, root::format_root_value};
+
+/// A temp dir on tmpfs when there is one (fsync is free there, so tests run fast), else /tmp.
+pub fn temp_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("a temp dir")
+}
+
+/// Path of the real XS heap fixture (a blob written by this code).
+pub fn fixture_blob() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/36464bd86289b0e24cc96894a3dac23f0f4438d4afa5ed28fa63938c65e1c0c5.lz4")
+}
+
+pub const FIXTURE_HASH: &str = "36464bd86289b0e24cc96894a3dac23f0f4438d4afa5ed28fa63938c65e1c0c5";
+
+/// The real 2.4 MB lockdown heap, decoded from the fixture.
+pub fn fixture_heap() -> Vec<u8> {
+    let file = std::fs::File::open(fixture_blob()).expect("fixture present");
+    let mut out = Vec::new();
+    lz4_flex::frame::FrameDecoder::new(file).read_to_end(&mut out).expect("fixture decodes");
+    out
+}
+
+/// Real corpus heaps from ../shared, when present (tests skip them otherwise).
+pub fn corpus_heaps() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/xsnap");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("note: {} absent; corpus heaps skipped", dir.display());
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xss"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Distinct deterministic content for id `n`.
+pub fn content(n: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in 0..4096u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(if i % 3 == 0 { (x & 0xff) as u8 } else { b'a' + (n % 26) as u8 });
+    }
+    out
+}
+
+pub fn set_root(store: &SwingStore, vat: u64, hash: &SnapshotHash) {
+    store.kv().set(&format!("v{vat}.lastSnapshot"), &format_root_value(hash, 0));
+}
+
+pub fn blob_files(store: &SwingStore) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store.path().join("snapshots"))
+        .expect("blob dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn hashes_on_disk(store: &SwingStore) -> Vec<SnapshotHash> {
+    blob_files(store).iter().filter_map(|n| swingstore::layout::parse_blob_file_name(n)).collect()
+}
