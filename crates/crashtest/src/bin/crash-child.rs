@@ -1,0 +1,69 @@
+//! The child process of the crash tests. It runs until it is killed (or crashes itself at an
+//! armed failpoint).
+//!
+//! ```text
+//! crash-child workload <store> <log> <seed> [<failpoint> <nth-hit>]
+//! crash-child scenario <store> <log> <failpoint>
+//! crash-child commit-fail-then-gc <store> <log>
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use crashtest::log::{LogWriter, Roots};
+use crashtest::scenario;
+use crashtest::{point_named, workload};
+use swingstore::failpoint::{self, Action, points};
+use swingstore::{GcOptions, SwingStore};
+
+fn arg(args: &[String], i: usize, what: &str) -> Result<String> {
+    args.get(i).cloned().with_context(|| format!("missing argument: {what}"))
+}
+
+fn point(name: &str) -> Result<&'static str> {
+    point_named(name).with_context(|| format!("unknown failpoint {name:?}"))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = arg(&args, 0, "mode")?;
+    let store = PathBuf::from(arg(&args, 1, "store")?);
+    let log = PathBuf::from(arg(&args, 2, "log")?);
+    match mode.as_str() {
+        "workload" => {
+            let seed = arg(&args, 3, "seed")?.parse().context("seed")?;
+            let crash_at = match args.get(4) {
+                Some(name) => Some((point(name)?, arg(&args, 5, "nth hit")?.parse().context("nth")?)),
+                None => None,
+            };
+            workload::run(&workload::Options { store, log, seed, crash_at, max_blocks: 1_000_000 })
+        }
+        "scenario" => {
+            let target = point(&arg(&args, 3, "failpoint")?)?;
+            let store = SwingStore::create(&store)?;
+            let mut log = LogWriter::create(&log, 0, &Roots::new())?;
+            scenario::run(&store, Some(&mut log), |phase| {
+                if phase == scenario::phase_of(target) {
+                    failpoint::set(target, Action::Crash);
+                }
+            })?;
+            bail!("the scenario finished without reaching {target}")
+        }
+        "commit-fail-then-gc" => {
+            // A commit whose flush fails, then a collection, then a crash: the collection must
+            // not have acted on state that the crash rolled back.
+            let store = SwingStore::create(&store)?;
+            let mut log = LogWriter::create(&log, 0, &Roots::new())?;
+            let h = scenario::setup(&store, Some(&mut log))?;
+            scenario::step_save(&store, &h)?;
+            failpoint::set(points::COMMIT_BEFORE_FLUSH, Action::Fail);
+            if scenario::step_commit(&store, Some(&mut log), &h).is_ok() {
+                bail!("the commit should have failed");
+            }
+            failpoint::clear_all();
+            store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() })?;
+            std::process::abort()
+        }
+        other => bail!("unknown mode {other:?}"),
+    }
+}

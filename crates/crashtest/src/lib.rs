@@ -1,0 +1,120 @@
+//! Crash and fault safety harness for swingstore (see docs/CRASH-SAFETY.md).
+//!
+//! * [`workload`]: the kernel-like workload a child process runs until it is killed; it logs
+//!   every commit (intent before, outcome after, each fsynced) to a side file.
+//! * [`check`]: what the parent checks after a crash (every committed root loads and verifies),
+//!   how it settles the store (gc until quiescent) and what "clean" means afterwards.
+//! * [`driver`]: the kill loop (SIGKILL at a random time, or a crash at a random failpoint).
+//! * [`scenario`]: a scripted scenario that reaches every failpoint once, for the per-point tests.
+
+pub mod check;
+pub mod driver;
+pub mod log;
+pub mod scenario;
+pub mod workload;
+
+use swingstore::failpoint::points;
+
+/// Every failpoint the library defines.
+pub const ALL_POINTS: [&str; 7] = [
+    points::SAVE_AFTER_WRITE,
+    points::SAVE_AFTER_META,
+    points::SAVE_BEFORE_DIR_SYNC,
+    points::COMMIT_BEFORE_FLUSH,
+    points::GC_AFTER_CONDEMN,
+    points::SWEEP_BEFORE_UNLINK,
+    points::SWEEP_AFTER_UNLINK,
+];
+
+/// The `&'static str` of a failpoint given by name (from a command line).
+pub fn point_named(name: &str) -> Option<&'static str> {
+    ALL_POINTS.iter().copied().find(|p| *p == name)
+}
+
+/// A small deterministic PRNG (splitmix64): the harness must replay a seed exactly.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The synthetic heap of `vat` at `version`: deterministic, 1–48 KiB, partly compressible
+/// (like an XS heap: runs of repeated words between random ones).
+pub fn heap(vat: u32, version: u64) -> Vec<u8> {
+    let mut rng = Rng::new((u64::from(vat) << 40) ^ version ^ 0x5EED);
+    let len = 1024 + rng.below(47 * 1024) as usize;
+    let mut out = Vec::with_capacity(len + 8);
+    out.extend_from_slice(format!("vat {vat} version {version}\n").as_bytes());
+    let mut word = rng.next_u64();
+    while out.len() < len {
+        if rng.chance(30) {
+            word = rng.next_u64();
+        }
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The vat number of a root key `v<N>.lastSnapshot`.
+pub fn vat_of(key: &str) -> Option<u32> {
+    key.strip_prefix('v')?.strip_suffix(".lastSnapshot")?.parse().ok()
+}
+
+/// The root key of vat `vat`.
+pub fn root_key(vat: u32) -> String {
+    format!("v{vat}.lastSnapshot")
+}
+
+/// The `startPos.itemCount` of a root value (the workload stores the heap version there).
+pub fn item_count(value: &str) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_str(value).ok()?;
+    json.get("startPos")?.get("itemCount")?.as_u64()
+}
+
+/// A scratch directory on tmpfs when there is one (the process-kill tests do not depend on
+/// fsync reaching the disk: a killed process loses only what it had not handed to the kernel),
+/// else the system temp dir. `CRASHTEST_DIR` overrides.
+pub fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    if let Some(dir) = std::env::var_os("CRASHTEST_DIR") {
+        std::fs::create_dir_all(&dir)?;
+        return tempfile::tempdir_in(dir);
+    }
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    tempfile::tempdir()
+}

@@ -1,0 +1,159 @@
+//! The kernel-like workload a child process runs until it is killed.
+//!
+//! Each block touches a few vats: a new heap (save + root change), the same heap again (an
+//! identical re-save, Agoric #5901), an earlier heap (dedup onto a blob that may be condemned),
+//! a termination (root delete), or an unrooted save (garbage); plus non-root kv noise. Some
+//! blocks are aborted. Every commit is logged (`P` before, `C` after, fsynced). After most
+//! commits it collects with a small random grace and budget, sometimes pages a heap in under a
+//! lease, and now and then closes and reopens the store cleanly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, ensure};
+use swingstore::failpoint::{self, Action};
+use swingstore::root::format_root_value;
+use swingstore::{GcOptions, SnapshotHash, SwingStore};
+
+use crate::check::committed_roots;
+use crate::log::{Kind, LogWriter, Roots};
+use crate::{Rng, heap, item_count, root_key, vat_of};
+
+/// Vats the workload uses (`v1` … `vVATS`).
+pub const VATS: u64 = 8;
+
+pub struct Options {
+    pub store: PathBuf,
+    pub log: PathBuf,
+    pub seed: u64,
+    /// Abort the process at the `n`-th hit (1-based) of this failpoint.
+    pub crash_at: Option<(&'static str, u64)>,
+    /// Stop (exit 0) after this many blocks.
+    pub max_blocks: u64,
+}
+
+/// Arms `point` so that its `nth` hit aborts the process (a crash at that exact spot).
+pub fn arm_crash(point: &'static str, nth: u64) {
+    let hits = Arc::new(AtomicU64::new(0));
+    failpoint::set(
+        point,
+        Action::Call(Arc::new(move || {
+            if hits.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
+                std::process::abort();
+            }
+        })),
+    );
+}
+
+#[derive(Clone, Copy)]
+struct VatRoot {
+    version: u64,
+    hash: SnapshotHash,
+}
+
+fn model_roots(model: &BTreeMap<u32, VatRoot>) -> Roots {
+    model.iter().map(|(vat, r)| (root_key(*vat), r.hash.to_hex())).collect()
+}
+
+fn read_model(store: &SwingStore) -> Result<BTreeMap<u32, VatRoot>> {
+    let mut model = BTreeMap::new();
+    for (key, hex) in committed_roots(store)? {
+        let value = store.kv().get_committed(&key)?.unwrap_or_default();
+        let (Some(vat), Some(version)) = (vat_of(&key), item_count(&value)) else { continue };
+        model.insert(vat, VatRoot { version, hash: SnapshotHash::parse(&hex)? });
+    }
+    Ok(model)
+}
+
+pub fn run(options: &Options) -> Result<()> {
+    let mut rng = Rng::new(options.seed);
+    let mut store = SwingStore::create(&options.store).context("opening the store")?;
+    if let Some((point, nth)) = options.crash_at {
+        arm_crash(point, nth);
+    }
+    let mut log = LogWriter::append(&options.log)?;
+    let mut model = read_model(&store)?;
+    // Recently used versions per vat, to return to an earlier heap.
+    let mut history: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for (vat, r) in &model {
+        history.entry(*vat).or_default().push(r.version);
+    }
+
+    for _ in 0..options.max_blocks {
+        let before = model.clone();
+        let ops = rng.range(1, 4);
+        for _ in 0..ops {
+            let vat = rng.range(1, VATS) as u32;
+            let current = model.get(&vat).map(|r| r.version);
+            let roll = rng.below(100);
+            let version = if roll < 50 {
+                Some(rng.next_u64() % 1_000_000_000)
+            } else if roll < 65 {
+                // The delivery left the heap unchanged: the same bytes again.
+                Some(current.unwrap_or_else(|| rng.next_u64() % 1_000_000_000))
+            } else if roll < 80 {
+                let past = history.get(&vat).cloned().unwrap_or_default();
+                Some(if past.is_empty() { rng.next_u64() % 1_000_000_000 } else { *rng.pick(&past) })
+            } else if roll < 90 {
+                // Termination.
+                if model.remove(&vat).is_some() {
+                    store.kv().delete(&root_key(vat));
+                }
+                None
+            } else {
+                // A save whose root never lands (garbage written in this block).
+                store.save_bytes(&heap(1000 + vat, rng.next_u64()))?;
+                None
+            };
+            if let Some(version) = version {
+                let info = store.save_bytes(&heap(vat, version))?;
+                store.kv().set(&root_key(vat), &format_root_value(&info.hash, version));
+                model.insert(vat, VatRoot { version, hash: info.hash });
+                let past = history.entry(vat).or_default();
+                past.push(version);
+                if past.len() > 4 {
+                    past.remove(0);
+                }
+            }
+            store.kv().set(&format!("v{vat}.vs.c{}", rng.below(50)), &rng.next_u64().to_string());
+        }
+
+        if rng.chance(6) {
+            store.abort();
+            model = before;
+        } else {
+            let epoch = store.epoch() + 1;
+            let roots = model_roots(&model);
+            log.write(Kind::Pending, epoch, &roots)?;
+            let committed = store.commit()?;
+            ensure!(committed == epoch, "commit returned epoch {committed}, expected {epoch}");
+            log.write(Kind::Committed, epoch, &roots)?;
+        }
+
+        if rng.chance(85) {
+            let options = GcOptions {
+                grace: *rng.pick(&[None, Some(0), Some(1), Some(2)]),
+                budget: *rng.pick(&[None, None, Some(1), Some(2)]),
+                scan: rng.chance(5),
+                dry_run: rng.chance(3),
+                ..GcOptions::default()
+            };
+            store.gc_with(&options)?;
+        }
+        if rng.chance(10)
+            && let Some(r) = model.values().nth(rng.below(model.len().max(1) as u64) as usize)
+        {
+            // A page-in: lease, then load and verify.
+            let _lease = store.lease(r.hash);
+            store.verify_blob(&r.hash)?;
+        }
+        if rng.chance(2) {
+            // A clean close and reopen (the next open needs no scan).
+            drop(store);
+            store = SwingStore::create(&options.store).context("reopening the store")?;
+        }
+    }
+    Ok(())
+}
