@@ -1,0 +1,153 @@
+//! The command line, as clap derives it. This interface is a contract (issue 5): extend it,
+//! never rename a subcommand, a flag or an exit code.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit statuses (documented in `--help`, docs/CLI.md and the README).
+pub mod exit {
+    /// Success; the store is healthy.
+    pub const OK: u8 = 0;
+    /// `verify` found problems, or `kv get` / `kv delete` found no key.
+    pub const PROBLEMS: u8 = 1;
+    /// The pass refused to delete (fail-closed), some deletions failed, or any other error.
+    pub const ERROR: u8 = 2;
+    /// The store is in use by another process.
+    pub const IN_USE: u8 = 3;
+}
+
+/// The exit-status table, shared by every `--help`.
+macro_rules! exit_status_help {
+    () => {
+        "\
+Exit status:
+  0  success; the store is healthy
+  1  verify found problems, or kv get / kv delete found no such key (nothing is committed then)
+  2  gc refused to delete (a malformed root: fail closed), some deletions failed (the pass went
+     on and lists them), or any other error (bad hash, missing store, I/O, usage)
+  3  the store is in use by another process (a running kernel or another snapgc)"
+    };
+}
+
+const EXIT_STATUS: &str = exit_status_help!();
+
+const AFTER_HELP: &str = concat!(
+    exit_status_help!(),
+    "\n
+Every error is one line on stderr, `snapgc: <cause>`. With --json, stdout carries exactly one
+JSON document. Read-only commands never create a store; import and kv set do.
+Logging: RUST_LOG (default `warn`), to stderr."
+);
+
+/// Operator tool for a swingstore: collect garbage snapshots (with a dry run that says why),
+/// check the store, see where the bytes go, move snapshots in and out, poke the kvStore.
+#[derive(Debug, Parser)]
+#[command(name = "snapgc", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The store directory.
+    #[arg(long, global = true, value_name = "DIR", env = "SNAPGC_STORE")]
+    pub store: Option<PathBuf>,
+
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save each FILE as a snapshot blob, in one committed block; prints "<sha256>  <FILE>".
+    #[command(after_help = EXIT_STATUS)]
+    Import {
+        /// Files holding raw (uncompressed) heap snapshots.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Write a snapshot's verified raw bytes to FILE (replaced only once verified) or stdout.
+    #[command(after_help = EXIT_STATUS)]
+    Export {
+        /// The snapshot's sha256 (64 lowercase hex characters).
+        hash: String,
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read and write the kvStore (a debugging tool: values are stored as given).
+    #[command(after_help = EXIT_STATUS)]
+    Kv {
+        #[command(subcommand)]
+        action: KvCommand,
+    },
+    /// Collect: mark the committed roots, sweep unreferenced blobs whose grace has run out.
+    #[command(after_help = EXIT_STATUS)]
+    Gc(GcArgs),
+    /// Totals: epoch, roots, live snapshots, blobs, bytes, garbage.
+    #[command(after_help = EXIT_STATUS)]
+    Stats,
+    /// Check roots, live blobs and the snapshot area (--deep: decompress and re-hash every blob).
+    #[command(after_help = EXIT_STATUS)]
+    Verify {
+        /// Decompress and re-hash every blob (slow; a progress bar on a terminal).
+        #[arg(long)]
+        deep: bool,
+    },
+    /// List every blob the store knows, with its state and the roots naming it.
+    #[command(after_help = EXIT_STATUS)]
+    Ls,
+    /// Show (or with `set`, change) the root patterns and default grace kept in the store.
+    #[command(after_help = EXIT_STATUS)]
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Print the committed value of KEY (exit 1 if absent).
+    Get { key: String },
+    /// Set KEY to VALUE, in one committed block (creates the store if needed).
+    Set {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Delete KEY, in one committed block (exit 1, nothing committed, if absent).
+    Delete { key: String },
+    /// Print "key<TAB>value" lines for every key starting with PREFIX (default: all).
+    List { prefix: Option<String> },
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Decide and report (what would go, why every other blob stays); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Grace in epochs for this pass only (default: the one persisted in the store).
+    #[arg(long, value_name = "N")]
+    pub grace: Option<u64>,
+    /// Offline pass: sweep every unreferenced blob (young ones included), orphan, stray and
+    /// temp file at once, ignoring grace.
+    #[arg(long)]
+    pub now: bool,
+    /// Delete at most N blobs in this pass; the rest is left for the next.
+    #[arg(long, value_name = "N")]
+    pub budget: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Change the persisted configuration (options not given keep their value).
+    Set {
+        /// Default grace in epochs.
+        #[arg(long, value_name = "N")]
+        grace: Option<u64>,
+        /// Root key pattern (repeat for several; replaces the whole list). `*` matches one or
+        /// more characters other than '.'.
+        #[arg(long = "root-pattern", value_name = "P", num_args = 1..)]
+        root_patterns: Vec<String>,
+    },
+}
