@@ -149,6 +149,9 @@ fn export(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: 
         if json {
             bail!("export --json needs -o FILE (stdout would carry the snapshot bytes)");
         }
+        if io::stdout().is_terminal() {
+            bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
+        }
         let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
         store.load_into(hash, &mut out).with_context(|| {
             format!("exporting {hash} (the bytes already written to stdout are unverified: discard them)")
@@ -307,7 +310,7 @@ fn gc_table(r: &GcReport, args: &GcArgs) -> String {
     let _ = writeln!(s, "gc at epoch {}, grace {}{mode}", r.epoch, r.grace);
     let _ = writeln!(s, "  {:<16} {}", "roots", r.roots);
     let _ = writeln!(s, "  {:<16} {}", "live", r.live);
-    let _ = writeln!(s, "  {:<16} {} blobs, {}", swept, r.swept, human::bytes(r.swept_bytes));
+    let _ = writeln!(s, "  {:<16} {}, {}", swept, human::blobs(r.swept), human::bytes(r.swept_bytes));
     let _ = writeln!(s, "  {:<16} {}", "kept (grace)", r.kept_grace);
     let _ = writeln!(s, "  {:<16} {}", "kept (young)", r.kept_young);
     let _ = writeln!(s, "  {:<16} {}", "kept (leased)", r.kept_leased);
@@ -362,7 +365,7 @@ fn stats(store: &SwingStore, json: bool) -> Result<u8> {
         row("blobs", st.blobs.to_string()),
         row("raw size", human::bytes(st.raw_bytes)),
         row("stored size", human::bytes(st.stored_bytes)),
-        row("garbage", format!("{} blobs, {}", st.garbage, human::bytes(st.garbage_bytes))),
+        row("garbage", format!("{}, {}", human::blobs(st.garbage), human::bytes(st.garbage_bytes))),
     ]
     .concat();
     print_text(&text)?;
@@ -383,7 +386,7 @@ fn verify(store: &SwingStore, deep: bool, json: bool) -> Result<u8> {
         let mut s = String::new();
         let depth = if deep { "deep" } else { "shallow (sizes only; --deep re-hashes)" };
         let verdict = if report.ok { "ok" } else { "PROBLEMS FOUND" };
-        let _ = writeln!(s, "verify: {verdict}, {} blobs checked, {depth}", report.checked);
+        let _ = writeln!(s, "verify: {verdict}, {} checked, {depth}", human::blobs(report.checked));
         for (label, list) in [
             ("missing", &report.missing),
             ("corrupt", &report.corrupt),

@@ -15,6 +15,11 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `1 blob`, `2 blobs`.
+pub fn blobs(n: u64) -> String {
+    if n == 1 { "1 blob".to_owned() } else { format!("{n} blobs") }
+}
+
 /// Microseconds as `850 µs`, `12.3 ms` or `4.56 s`.
 pub fn micros(us: u64) -> String {
     if us < 1_000 {
@@ -39,6 +44,13 @@ mod tests {
         assert_eq!(bytes(2_516_582), "2.4 MiB");
         assert_eq!(bytes(1 << 30), "1.0 GiB");
         assert_eq!(bytes(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn blob_counts() {
+        assert_eq!(blobs(0), "0 blobs");
+        assert_eq!(blobs(1), "1 blob");
+        assert_eq!(blobs(7), "7 blobs");
     }
 
     #[test]
