@@ -104,12 +104,7 @@ impl SwingStore {
             fs::create_dir_all(&dir).at(&dir)?;
         }
         remove_unfinished_sled_snapshots(&layout.kv_dir())?;
-        let db = sled::Config::new().path(layout.kv_dir()).open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                Error::InUse { path: root.to_owned() }
-            }
-            other => Error::Db(other),
-        })?;
+        let db = open_sled(&layout)?;
         let kv = KvStore::open(db)?;
         let unclean = kv.db().contains_key(SESSION_KEY)?;
         if unclean {
@@ -307,6 +302,25 @@ impl SwingStore {
     pub fn verify_blob(&self, hash: &SnapshotHash) -> Result<u64> {
         self.load_into(hash, &mut io::sink())
     }
+}
+
+/// Opens sled. We hold the store's LOCK, so no other process has the database; if sled still
+/// reports its own file lock taken, it is this process's previous handle whose background
+/// threads are finishing their shutdown (sled 0.34 releases the lock asynchronously): retry
+/// briefly.
+fn open_sled(layout: &Layout) -> Result<sled::Db> {
+    let mut delay = std::time::Duration::from_millis(2);
+    for _ in 0..12 {
+        match sled::Config::new().path(layout.kv_dir()).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(250));
+            }
+            Err(other) => return Err(Error::Db(other)),
+        }
+    }
+    Err(Error::InUse { path: layout.root().to_owned() })
 }
 
 /// sled 0.34 writes `snap.<lsn>.generating` and renames it when complete; a kill in between

@@ -285,7 +285,8 @@ fn dry_run_changes_nothing_and_says_why() -> swingstore::Result<()> {
     assert!(report.dry_run);
     assert_eq!(report.candidates.len(), 1);
     assert_eq!(report.candidates[0].hash, dead.hash.to_hex());
-    let reason = |h: &SnapshotHash| report.kept.iter().find(|k| k.hash == h.to_hex()).map(|k| k.reason.clone());
+    let reason =
+        |h: &SnapshotHash| report.kept.iter().find(|k| k.hash == h.to_hex()).map(|k| k.reason.clone());
     assert_eq!(reason(&live.hash).as_deref(), Some("root v1.lastSnapshot"));
     assert!(reason(&young.hash).is_some_and(|r| r.starts_with("young")));
     let after = (store.list_blobs()?, store.stats()?, blob_files(&store));

@@ -13,8 +13,8 @@ use crate::meta::BlobMeta;
 pub enum Decision {
     /// A committed root names it.
     Live,
-    /// Would go, but a lease holds it.
-    Leased,
+    /// Would go, but a lease holds it. `condemned` is recorded as for [`Decision::Grace`].
+    Leased { condemned: u64 },
     /// Unreferenced, inside its protection window until the collection at `until`.
     Young { until: u64 },
     /// Condemned (now or earlier) at `condemned`; deleted by the first collection at `until`.
@@ -37,7 +37,7 @@ pub fn decide(meta: &BlobMeta, live: bool, leased: bool, epoch: u64, grace: u64,
     let due = condemned.saturating_add(grace);
     let wants_sweep = now || (!protected && epoch >= due);
     if wants_sweep {
-        return if leased { Decision::Leased } else { Decision::Sweep { condemned } };
+        return if leased { Decision::Leased { condemned } } else { Decision::Sweep { condemned } };
     }
     if protected {
         Decision::Young { until: protected_until.max(epoch.saturating_add(1)) }
@@ -75,13 +75,13 @@ mod tests {
             Decision::Grace { condemned: 5, until: 7 }
         );
         assert_eq!(decide(&meta(3, Some(5)), false, false, 7, g, false), Decision::Sweep { condemned: 5 });
-        assert_eq!(decide(&meta(3, Some(5)), false, true, 7, g, false), Decision::Leased);
+        assert_eq!(decide(&meta(3, Some(5)), false, true, 7, g, false), Decision::Leased { condemned: 5 });
         assert_eq!(decide(&meta(3, Some(5)), true, false, 7, g, false), Decision::Live);
     }
 
     #[test]
     fn now_ignores_protection_but_not_leases() {
         assert_eq!(decide(&meta(9, None), false, false, 8, 5, true), Decision::Sweep { condemned: 8 });
-        assert_eq!(decide(&meta(9, None), false, true, 8, 5, true), Decision::Leased);
+        assert_eq!(decide(&meta(9, None), false, true, 8, 5, true), Decision::Leased { condemned: 8 });
     }
 }

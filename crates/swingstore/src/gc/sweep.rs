@@ -216,9 +216,12 @@ pub(crate) fn run(
                         report.kept.push(Kept { hash: hex, reason: format!("root {key}") });
                     }
                 }
-                Decision::Leased => {
+                Decision::Leased { condemned } => {
                     report.kept_leased += 1;
                     settled = false;
+                    if !options.now && meta.condemned_epoch != Some(condemned) {
+                        condemn.push((*hash, BlobMeta { condemned_epoch: Some(condemned), ..meta }));
+                    }
                     if options.dry_run {
                         report.kept.push(Kept { hash: hex, reason: "leased".into() });
                     }
@@ -252,6 +255,11 @@ pub(crate) fn run(
                             stored_bytes: meta.stored_bytes,
                             reason,
                         });
+                    }
+                    // Recorded even though it is about to go: the budget (or a failed unlink)
+                    // may leave it for a later pass, whose grace arithmetic starts here.
+                    if !options.now && meta.condemned_epoch != Some(condemned) {
+                        condemn.push((*hash, BlobMeta { condemned_epoch: Some(condemned), ..meta }));
                     }
                     due.push((*hash, meta, condemned));
                     continue;
