@@ -1,0 +1,140 @@
+//! Vats: a heap that evolves per delivery, a snapshot schedule, and where the worker lives.
+
+use std::sync::Arc;
+
+use swingstore::SnapshotHash;
+
+use crate::heap::{self, HeapSource, Profile};
+use crate::pager::PageIn;
+
+/// Where a vat starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A new vat: the source heap plus `code_bytes` of vat code.
+    Fresh { code_bytes: u64 },
+    /// A clone of a zygote snapshot (its first root names the zygote's blob).
+    Clone { zygote: SnapshotHash },
+}
+
+/// Everything needed to rebuild a vat's heap from its last snapshot (or from scratch): it is
+/// what a page-in worker gets.
+#[derive(Debug, Clone)]
+pub struct VatSpec {
+    pub id: u64,
+    /// Key of the shared (lineage) deliveries.
+    pub lineage: u64,
+    pub source: Arc<Vec<u8>>,
+    pub profile: Profile,
+    pub origin: Origin,
+    pub seed: u64,
+    /// Cap on the base heap (a slice of the source), if any.
+    pub heap_limit: Option<usize>,
+}
+
+impl VatSpec {
+    /// Applies delivery `n` to `heap`.
+    pub fn deliver(&self, heap: &mut Vec<u8>, n: u64) -> bool {
+        let key = if n <= self.profile.shared { self.lineage } else { self.id };
+        heap::deliver(heap, &self.source, self.seed, key, n, &self.profile)
+    }
+
+    /// The heap before any delivery (fresh vats only; clones start from their zygote's blob).
+    pub fn base(&self) -> Option<Vec<u8>> {
+        match self.origin {
+            Origin::Fresh { code_bytes } => {
+                Some(heap::base_heap(&self.source, self.seed, self.id, code_bytes, self.heap_limit))
+            }
+            Origin::Clone { .. } => None,
+        }
+    }
+
+    /// Replays deliveries `from..=to` on `heap` (a transcript replay after a page-in).
+    pub fn replay(&self, heap: &mut Vec<u8>, from: u64, to: u64) {
+        for n in from..=to {
+            self.deliver(heap, n);
+        }
+    }
+}
+
+/// Where the vat's worker is.
+#[derive(Debug)]
+pub enum Residency {
+    /// No worker: the next delivery pages it in.
+    Offline,
+    /// A worker is loading the last snapshot; deliveries wait in `queued`.
+    Loading(PageIn),
+    /// A worker holds the heap.
+    Online(Vec<u8>),
+}
+
+/// One vat, as the kernel tracks it.
+#[derive(Debug)]
+pub struct Vat {
+    pub spec: VatSpec,
+    /// Deliveries made (the transcript's end position).
+    pub deliveries: u64,
+    /// Delivery count at the last snapshot (0: none, or the zygote's).
+    pub snap_at: u64,
+    /// The snapshot `vN.lastSnapshot` names, if any.
+    pub last_snapshot: Option<SnapshotHash>,
+    /// Snapshots this vat saved itself.
+    pub own_snapshots: u64,
+    pub residency: Residency,
+    /// Deliveries waiting for the page-in.
+    pub queued: u64,
+    /// Logical time of the last use (LRU).
+    pub last_used: u64,
+    /// The vat terminates itself after this many deliveries.
+    pub terminate_after: Option<u64>,
+}
+
+impl Vat {
+    pub fn new(spec: VatSpec, terminate_after: Option<u64>) -> Self {
+        let last_snapshot = match &spec.origin {
+            Origin::Clone { zygote } => Some(*zygote),
+            Origin::Fresh { .. } => None,
+        };
+        Self {
+            spec,
+            deliveries: 0,
+            snap_at: 0,
+            last_snapshot,
+            own_snapshots: 0,
+            residency: Residency::Offline,
+            queued: 0,
+            last_used: 0,
+            terminate_after,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.spec.id
+    }
+
+    pub fn is_online(&self) -> bool {
+        matches!(self.residency, Residency::Online(_))
+    }
+
+    /// Whether the snapshot policy asks for a save now (Agoric's `snapshotInitial` then
+    /// `snapshotInterval`, counted in deliveries since the last snapshot).
+    pub fn snapshot_due(&self, initial: u64, interval: u64) -> bool {
+        let since = self.deliveries - self.snap_at;
+        let threshold = if self.own_snapshots == 0 { initial } else { interval };
+        threshold > 0 && since >= threshold
+    }
+}
+
+/// `vN.lastSnapshot`.
+pub fn root_key(id: u64) -> String {
+    format!("v{id}.lastSnapshot")
+}
+
+/// `vN.` (every key of the vat starts with it).
+pub fn key_prefix(id: u64) -> String {
+    format!("v{id}.")
+}
+
+/// A source heap for vat `index` when several are given.
+pub fn pick_source(sources: &[HeapSource], index: u64) -> &HeapSource {
+    &sources[(index as usize) % sources.len()]
+}
