@@ -89,9 +89,14 @@ pub fn setup(store: &SwingStore, mut log: Option<&mut LogWriter>) -> Result<Hash
     Ok(h)
 }
 
-/// The final block's saves: G2 (unrooted), then A2 rooted at v1 (staged).
-pub fn step_save(store: &SwingStore, h: &Hashes) -> Result<()> {
+/// The final block's first save: G2, never rooted.
+pub fn step_garbage(store: &SwingStore) -> Result<()> {
     store.save_bytes(&heap(1001, 2))?;
+    Ok(())
+}
+
+/// The final block's second save: A2, rooted at v1 (staged).
+pub fn step_save(store: &SwingStore, h: &Hashes) -> Result<()> {
     store.save_bytes(&heap(1, 2))?;
     store.kv().set("v1.lastSnapshot", &format_root_value(&h.a2, 2));
     Ok(())
@@ -114,6 +119,7 @@ pub fn step_gc(store: &SwingStore) -> Result<GcReport> {
 /// Runs the whole scenario, calling `arm` at the start of each phase of the final block.
 pub fn run(store: &SwingStore, mut log: Option<&mut LogWriter>, arm: impl Fn(Phase)) -> Result<GcReport> {
     let h = setup(store, log.as_deref_mut())?;
+    step_garbage(store)?;
     arm(Phase::Save);
     step_save(store, &h)?;
     arm(Phase::Commit);

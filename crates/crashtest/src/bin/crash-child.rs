@@ -8,6 +8,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use crashtest::log::{LogWriter, Roots};
@@ -55,13 +56,25 @@ fn main() -> Result<()> {
             let store = SwingStore::create(&store)?;
             let mut log = LogWriter::create(&log, 0, &Roots::new())?;
             let h = scenario::setup(&store, Some(&mut log))?;
+            scenario::step_garbage(&store)?;
             scenario::step_save(&store, &h)?;
             failpoint::set(points::COMMIT_BEFORE_FLUSH, Action::Fail);
             if scenario::step_commit(&store, Some(&mut log), &h).is_ok() {
                 bail!("the commit should have failed");
             }
             failpoint::clear_all();
-            store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() })?;
+            // Crash as soon as the collection has unlinked A1, before anything else happens.
+            let a1 = store.path().join("snapshots").join(format!("{}.lz4", h.a1));
+            failpoint::set(
+                points::SWEEP_AFTER_UNLINK,
+                Action::Call(Arc::new(move || {
+                    if !a1.exists() {
+                        std::process::abort();
+                    }
+                })),
+            );
+            let r = store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() })?;
+            eprintln!("gc after the failed commit: epoch {}, swept {}", r.epoch, r.swept);
             std::process::abort()
         }
         other => bail!("unknown mode {other:?}"),

@@ -76,6 +76,9 @@ impl SwingStore {
         let inner = &self.inner;
         let _gc = inner.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _commit = inner.kv.commit_guard();
+        // Mark only durable state: a commit whose flush failed is visible in sled's memory
+        // (and in the epoch) but a crash could still roll it back. Free when nothing is dirty.
+        inner.kv.db().flush()?;
         let started = Instant::now();
         let epoch = inner.kv.committed_epoch();
         let grace = options.grace.unwrap_or_else(|| inner.kv.config().grace);
