@@ -136,6 +136,11 @@ pub struct GcArgs {
     /// Delete at most N blobs in this pass; the rest is left for the next.
     #[arg(long, value_name = "N")]
     pub budget: Option<u64>,
+    /// Also list the blob area (remove temp leftovers, adopt orphans, report strays). Done
+    /// anyway after an unclean shutdown and by `--now`; without it an unchanged store is
+    /// decided in O(1).
+    #[arg(long)]
+    pub scan: bool,
 }
 
 #[derive(Debug, Subcommand)]

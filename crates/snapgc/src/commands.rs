@@ -277,8 +277,8 @@ fn gc(store: &SwingStore, args: &GcArgs, json: bool) -> Result<u8> {
         budget: args.budget,
         dry_run: args.dry_run,
         now: args.now,
-        // An operator pass always lists the blob area: orphans, strays and temp files.
-        scan: true,
+        // The library lists the blob area itself after an unclean shutdown; `--scan` forces it.
+        scan: args.scan,
         progress: progress_callback(&bar),
     };
     let result = store.gc_with(&options);

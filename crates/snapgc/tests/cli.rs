@@ -626,7 +626,7 @@ fn json_outputs_carry_the_contract_fields() {
     for k in doc["kept"].as_array().unwrap() {
         has_keys(k, &["hash", "reason"]);
     }
-    let doc = snapgc(&store, &["--json", "gc"]).expect(0).json();
+    let doc = snapgc(&store, &["--json", "gc", "--scan"]).expect(0).json();
     has_keys(&doc, &gc_fields);
     assert_eq!(doc["roots"], 1);
     assert_eq!(doc["live"], 1);
@@ -691,9 +691,29 @@ fn budget_bounds_a_pass_and_sweep_errors_exit_2() {
     // A blob-named file that is not a blob: the pass goes on, lists it, exits 2.
     let name = blob_path(&store, &SnapshotHash::of(b"fake").to_hex());
     fs::write(&name, b"not an lz4 frame").unwrap();
-    let run = snapgc(&store, &["gc", "--json"]).expect(2);
+    let run = snapgc(&store, &["gc", "--scan", "--json"]).expect(2);
     let doc = run.json();
     assert_eq!(doc["errors"].as_array().unwrap().len(), 1, "{doc}");
     assert!(run.stderr.contains(&SnapshotHash::of(b"fake").to_hex()), "{}", run.stderr);
     assert!(name.exists());
+}
+
+#[test]
+fn a_pass_after_a_commit_that_changed_no_root_is_skipped() {
+    let work = TempDir::new().unwrap();
+    let store = work.path().join("store");
+    let file = write_file(work.path(), "a.bin", &payload(77, 5000));
+    let hashes = import(&store, &[&file]);
+    let value = format_root_value(&SnapshotHash::parse(&hashes[0]).unwrap(), 1);
+    snapgc(&store, &["kv", "set", "v1.lastSnapshot", &value]).expect(0);
+    let full = snapgc(&store, &["gc", "--json"]).expect(0).json();
+    assert_eq!(full["skipped"], false);
+    snapgc(&store, &["kv", "set", "v1.t.endPosition", "9"]).expect(0);
+    let skipped = snapgc(&store, &["gc", "--json"]).expect(0).json();
+    assert_eq!(skipped["skipped"], true, "{skipped}");
+    assert_eq!((skipped["roots"].as_u64(), skipped["live"].as_u64()), (Some(1), Some(1)));
+    snapgc(&store, &["kv", "set", "v2.lastSnapshot", &value]).expect(0);
+    let again = snapgc(&store, &["gc", "--json"]).expect(0).json();
+    assert_eq!(again["skipped"], false, "a root changed: the pass must mark");
+    assert_eq!(again["roots"], 2);
 }

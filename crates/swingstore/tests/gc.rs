@@ -302,6 +302,13 @@ fn budget_bounds_a_pass_and_the_next_passes_finish() -> swingstore::Result<()> {
         store.save_bytes(&content(i))?;
     }
     store.commit()?;
+    let dry = store.gc_with(&GcOptions {
+        grace: Some(0),
+        budget: Some(2),
+        dry_run: true,
+        ..GcOptions::default()
+    })?;
+    assert_eq!((dry.swept, dry.pending, dry.candidates.len()), (2, 5, 2), "a dry run honours the budget");
     let mut swept = Vec::new();
     for _ in 0..4 {
         let r = store.gc_with(&GcOptions { grace: Some(0), budget: Some(2), ..GcOptions::default() })?;

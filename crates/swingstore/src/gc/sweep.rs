@@ -271,8 +271,13 @@ pub(crate) fn run(
     }
 
     if options.dry_run {
-        report.swept = due.len() as u64;
-        report.swept_bytes = due.iter().map(|(_, m, _)| m.stored_bytes).sum();
+        // The same budget as a real pass: what it would leave is pending, not a candidate.
+        let budget = usize::try_from(options.budget.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
+        let deferred = due.len().saturating_sub(budget);
+        report.candidates.truncate(report.candidates.len().saturating_sub(deferred));
+        report.pending = deferred as u64;
+        report.swept = report.candidates.len() as u64;
+        report.swept_bytes = report.candidates.iter().map(|c| c.stored_bytes).sum();
         return Ok(Outcome { report, settled: false, next_due_epoch: next_due, blobs_left, bytes_left });
     }
 
