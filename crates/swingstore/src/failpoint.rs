@@ -19,6 +19,8 @@ pub mod points {
     pub const SWEEP_BEFORE_UNLINK: &str = "sweep.before_unlink";
     /// The blob file is unlinked; its metadata is not yet removed.
     pub const SWEEP_AFTER_UNLINK: &str = "sweep.after_unlink";
+    /// Every blob is decided; the new condemnations are not yet recorded.
+    pub const GC_BEFORE_CONDEMN: &str = "gc.before_condemn";
     /// Condemnations are recorded (not yet flushed) before the sweep starts.
     pub const GC_AFTER_CONDEMN: &str = "gc.after_condemn";
 }

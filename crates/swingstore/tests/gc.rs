@@ -3,11 +3,8 @@
 mod common;
 
 use std::fs;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use swingstore::failpoint::{self, Action, points};
 use swingstore::{Error, GcConfig, GcOptions, OpenOptions, SnapshotHash, SwingStore};
 
 fn gc_g(store: &SwingStore, grace: u64) -> swingstore::GcReport {
@@ -179,71 +176,6 @@ fn leases_hold_blobs_whatever_their_state() -> swingstore::Result<()> {
     assert!(!gc_g(&store, 0).skipped, "a pass that kept a lease is never skipped");
     drop(lease);
     assert_eq!(gc_g(&store, 0).swept, 1);
-    Ok(())
-}
-
-/// The window no outside test can reach: the sweep has decided to delete a blob, and before
-/// it unlinks, another thread takes a lease on it. The re-check under the sweep lock must see it.
-#[test]
-fn a_lease_taken_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
-    let dir = temp_dir();
-    let store = SwingStore::create(dir.path())?;
-    let a = store.save_bytes(&content(1))?;
-    store.commit()?;
-    let taken: Arc<std::sync::Mutex<Option<swingstore::Lease>>> = Arc::default();
-    let fired = Arc::new(AtomicBool::new(false));
-    {
-        let store = store.clone();
-        let taken = Arc::clone(&taken);
-        let fired = Arc::clone(&fired);
-        failpoint::set(
-            points::SWEEP_BEFORE_UNLINK,
-            Action::Call(Arc::new(move || {
-                // Another thread, as a page-in would be.
-                let store = store.clone();
-                let lease = std::thread::spawn(move || store.lease(a.hash)).join().expect("thread");
-                *taken.lock().expect("lock") = Some(lease);
-                fired.store(true, Ordering::SeqCst);
-            })),
-        );
-    }
-    let report = gc_g(&store, 0);
-    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
-    assert!(fired.load(Ordering::SeqCst), "the pause point was reached");
-    assert_eq!((report.swept, report.kept_leased), (0, 1));
-    assert_eq!(store.load_bytes(&a.hash)?, content(1));
-    taken.lock().expect("lock").take();
-    assert_eq!(gc_g(&store, 0).swept, 1);
-    Ok(())
-}
-
-#[test]
-fn a_save_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
-    let dir = temp_dir();
-    let store = SwingStore::create(dir.path())?;
-    let a = store.save_bytes(&content(3))?;
-    store.commit()?;
-    {
-        let store = store.clone();
-        failpoint::set(
-            points::SWEEP_AFTER_UNLINK,
-            Action::Call(Arc::new(|| {})), // not this one
-        );
-        failpoint::set(
-            points::SWEEP_BEFORE_UNLINK,
-            Action::Call(Arc::new(move || {
-                let store = store.clone();
-                std::thread::spawn(move || store.save_bytes(&content(3)).expect("save"))
-                    .join()
-                    .expect("thread");
-            })),
-        );
-    }
-    let report = gc_g(&store, 0);
-    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
-    failpoint::clear(points::SWEEP_AFTER_UNLINK);
-    assert_eq!(report.swept, 0, "{report:?}");
-    assert_eq!(store.load_bytes(&a.hash)?, content(3));
     Ok(())
 }
 

@@ -282,12 +282,21 @@ pub(crate) fn run(
     }
 
     // Condemnations may be written lazily: losing them in a crash only delays a sweep.
+    failpoint::hit(points::GC_BEFORE_CONDEMN).map_err(|e| Error::io("gc", e))?;
+    // Under the sweep lock, and only where no save renewed the blob since it was read: a save
+    // from another thread must never be overwritten by the stale record.
     if !condemn.is_empty() {
+        let _locked = inner.sweep.lock();
+        let db = inner.kv.db();
         let mut batch = sled::Batch::default();
         for (hash, meta) in &condemn {
-            batch.insert(meta_key(hash), codec::encode(meta)?);
+            let current =
+                db.get(meta_key(hash))?.and_then(|b| codec::decode::<BlobMeta>(&b, "blob metadata").ok());
+            if current.is_some_and(|c| c.saved_epoch == meta.saved_epoch) {
+                batch.insert(meta_key(hash), codec::encode(meta)?);
+            }
         }
-        inner.kv.db().apply_batch(batch)?;
+        db.apply_batch(batch)?;
     }
     failpoint::hit(points::GC_AFTER_CONDEMN).map_err(|e| Error::io("gc", e))?;
 

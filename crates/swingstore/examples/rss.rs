@@ -1,0 +1,138 @@
+//! Target 5 of docs/PERFORMANCE.md: save and load of a large heap (600 MB by default),
+//! synthesized as a stream from the corpus heaps (each pass over a file is mutated so no two
+//! passes are alike), never held in memory; prints peak RSS (VmHWM) after each phase as JSON.
+//!
+//! `cargo run --release -p swingstore --example rss -- [MB] [store-dir]`
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use swingstore::SwingStore;
+
+/// A stream of `remaining` bytes cycling over `sources`, each pass XOR-ed with its round.
+struct Synth {
+    sources: Vec<PathBuf>,
+    fixture: bool,
+    current: Option<Box<dyn Read + Send>>,
+    next: usize,
+    round: u8,
+    remaining: u64,
+}
+
+impl Synth {
+    fn open_next(&mut self) -> io::Result<()> {
+        let path = &self.sources[self.next % self.sources.len()];
+        self.next += 1;
+        if self.next.is_multiple_of(self.sources.len()) {
+            self.round = self.round.wrapping_add(1);
+        }
+        let file = File::open(path)?;
+        self.current = Some(if self.fixture {
+            Box::new(lz4_flex::frame::FrameDecoder::new(file))
+        } else {
+            Box::new(file)
+        });
+        Ok(())
+    }
+}
+
+impl Read for Synth {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        loop {
+            if self.current.is_none() {
+                self.open_next()?;
+            }
+            let n = self.current.as_mut().map_or(Ok(0), |r| r.read(&mut buf[..want]))?;
+            if n == 0 {
+                self.current = None;
+                continue;
+            }
+            // Mutate one byte in 4 KiB, differently on each round: realistic, never deduplicated.
+            for b in buf[..n].iter_mut().step_by(4096) {
+                *b ^= self.round;
+            }
+            self.remaining -= n as u64;
+            return Ok(n);
+        }
+    }
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mb: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(600);
+    let tmp = tempfile::tempdir()?;
+    let dir = args.next().map(PathBuf::from).unwrap_or_else(|| tmp.path().join("store"));
+
+    let mut sources = common::corpus_files();
+    let fixture = sources.is_empty();
+    if fixture {
+        eprintln!("note: corpus absent; synthesizing from the fixture heap");
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        sources = std::fs::read_dir(&fixtures)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "lz4"))
+            .collect();
+        anyhow::ensure!(!sources.is_empty(), "no heaps in the corpus nor in {}", fixtures.display());
+    }
+    let store = SwingStore::create(&dir)?;
+    let rss_open = vm_hwm_kb();
+
+    let bytes = mb * 1_000_000;
+    let mut input = Synth { sources, fixture, current: None, next: 0, round: 1, remaining: bytes };
+    let started = Instant::now();
+    let saved = store.save(&mut input)?;
+    let save_s = started.elapsed().as_secs_f64();
+    let rss_save = vm_hwm_kb();
+
+    let started = Instant::now();
+    let loaded = store.load_into(&saved.hash, &mut io::sink())?;
+    let load_s = started.elapsed().as_secs_f64();
+    let rss_load = vm_hwm_kb();
+
+    let started = Instant::now();
+    let mut reader = store.load(&saved.hash)?;
+    let streamed = io::copy(&mut reader, &mut io::sink())?;
+    let read_s = started.elapsed().as_secs_f64();
+    let rss_read = vm_hwm_kb();
+    anyhow::ensure!(loaded == bytes && streamed == bytes, "length mismatch");
+
+    println!(
+        "{}",
+        serde_json::json!({
+            "raw_bytes": bytes,
+            "stored_bytes": saved.stored_bytes,
+            "save_MBps": (bytes as f64 / 1e6 / save_s).round(),
+            "load_into_MBps": (bytes as f64 / 1e6 / load_s).round(),
+            "blob_reader_MBps": (bytes as f64 / 1e6 / read_s).round(),
+            "vm_hwm_kb": {
+                "after_open": rss_open,
+                "after_save": rss_save,
+                "after_load_into": rss_load,
+                "after_blob_reader": rss_read,
+            },
+            "limit_kb": 64 * 1024,
+            "ok": rss_read <= 64 * 1024,
+        })
+    );
+    Ok(())
+}

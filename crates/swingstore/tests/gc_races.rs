@@ -1,0 +1,127 @@
+//! Races at the collector's pause points. Failpoints are process-wide, so these tests live in
+//! their own binary and take turns.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use common::*;
+use swingstore::failpoint::{self, Action, points};
+use swingstore::{GcOptions, SwingStore};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn gc_g(store: &SwingStore, grace: u64) -> swingstore::GcReport {
+    store.gc_with(&GcOptions { grace: Some(grace), ..GcOptions::default() }).expect("gc")
+}
+
+fn age(store: &SwingStore, n: u64, grace: u64) {
+    for _ in 0..n {
+        store.commit().expect("commit");
+        gc_g(store, grace);
+    }
+}
+
+/// The window no outside test can reach: the sweep has decided to delete a blob, and before
+/// it unlinks, another thread takes a lease on it. The re-check under the sweep lock must see it.
+#[test]
+fn a_lease_taken_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
+    let _turn = turn();
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let a = store.save_bytes(&content(1))?;
+    store.commit()?;
+    let taken: Arc<std::sync::Mutex<Option<swingstore::Lease>>> = Arc::default();
+    let fired = Arc::new(AtomicBool::new(false));
+    {
+        let store = store.clone();
+        let taken = Arc::clone(&taken);
+        let fired = Arc::clone(&fired);
+        failpoint::set(
+            points::SWEEP_BEFORE_UNLINK,
+            Action::Call(Arc::new(move || {
+                // Another thread, as a page-in would be.
+                let store = store.clone();
+                let lease = std::thread::spawn(move || store.lease(a.hash)).join().expect("thread");
+                *taken.lock().expect("lock") = Some(lease);
+                fired.store(true, Ordering::SeqCst);
+            })),
+        );
+    }
+    let report = gc_g(&store, 0);
+    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
+    assert!(fired.load(Ordering::SeqCst), "the pause point was reached");
+    assert_eq!((report.swept, report.kept_leased), (0, 1));
+    assert_eq!(store.load_bytes(&a.hash)?, content(1));
+    taken.lock().expect("lock").take();
+    assert_eq!(gc_g(&store, 0).swept, 1);
+    Ok(())
+}
+
+#[test]
+fn a_save_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
+    let _turn = turn();
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let a = store.save_bytes(&content(3))?;
+    store.commit()?;
+    {
+        let store = store.clone();
+        failpoint::set(
+            points::SWEEP_AFTER_UNLINK,
+            Action::Call(Arc::new(|| {})), // not this one
+        );
+        failpoint::set(
+            points::SWEEP_BEFORE_UNLINK,
+            Action::Call(Arc::new(move || {
+                let store = store.clone();
+                std::thread::spawn(move || store.save_bytes(&content(3)).expect("save"))
+                    .join()
+                    .expect("thread");
+            })),
+        );
+    }
+    let report = gc_g(&store, 0);
+    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
+    failpoint::clear(points::SWEEP_AFTER_UNLINK);
+    assert_eq!(report.swept, 0, "{report:?}");
+    assert_eq!(store.load_bytes(&a.hash)?, content(3));
+    Ok(())
+}
+
+#[test]
+fn a_save_racing_the_condemnation_keeps_its_protection() -> swingstore::Result<()> {
+    let _turn = turn();
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let a = store.save_bytes(&content(5))?;
+    set_root(&store, 1, &a.hash);
+    store.commit()?;
+    age(&store, 3, 2);
+    store.kv().delete("v1.lastSnapshot");
+    store.commit()?;
+    {
+        let store = store.clone();
+        failpoint::set(
+            points::GC_BEFORE_CONDEMN,
+            Action::Call(Arc::new(move || {
+                let store = store.clone();
+                std::thread::spawn(move || store.save_bytes(&content(5)).expect("save"))
+                    .join()
+                    .expect("thread");
+            })),
+        );
+    }
+    let report = gc_g(&store, 2);
+    failpoint::clear(points::GC_BEFORE_CONDEMN);
+    assert_eq!(report.kept_grace, 1, "decided on the record read before the save");
+    let meta = store.blob_meta(&a.hash)?.expect("meta");
+    assert_eq!(meta.saved_epoch, store.epoch() + 1, "the save's record was not overwritten");
+    assert_eq!(meta.condemned_epoch, None);
+    Ok(())
+}
