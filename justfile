@@ -22,3 +22,11 @@ ci:
 # Benchmarks (results go in docs/PERFORMANCE.md).
 bench:
     cargo bench -p swingstore
+
+# Medians and same-run ratios of the last `just bench` (for docs/PERFORMANCE.md).
+bench-summary:
+    python3 bench/summarize.py target/criterion
+
+# Side by side with @agoric/swing-store 0.10.0 on the real heaps (needs ../shared and Node 20; not in CI).
+bench-peer runs="3":
+    bash bench/peer-agoric/run.sh {{runs}}

@@ -76,7 +76,8 @@ fn main() -> anyhow::Result<()> {
                 }),
             );
         }
-        let get = |extra: &str, what: &str| out[&format!("{vats}vats_{extra}keys")][what].as_f64().unwrap_or(0.0);
+        let get =
+            |extra: &str, what: &str| out[&format!("{vats}vats_{extra}keys")][what].as_f64().unwrap_or(0.0);
         out.insert(
             format!("{vats}vats_ratios"),
             serde_json::json!({

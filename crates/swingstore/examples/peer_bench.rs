@@ -41,6 +41,9 @@ impl Read for Chunked<'_> {
     }
 }
 
+/// One vat's heaps: (delivery count, bytes), by delivery count.
+type Series = Vec<(u64, Vec<u8>)>;
+
 fn opt(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == &format!("--{name}")).and_then(|i| args.get(i + 1)).cloned()
 }
@@ -66,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let head: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
     let col = |name: &str| head.iter().position(|c| *c == name).with_context(|| format!("no {name} column"));
     let (file_c, vat_c, del_c, kind_c) = (col("file")?, col("vat")?, col("deliveries")?, col("kind")?);
-    let mut series: Vec<(String, Vec<(u64, Vec<u8>)>)> = Vec::new();
+    let mut series: Vec<(String, Series)> = Vec::new();
     for line in lines {
         let cells: Vec<&str> = line.split('\t').collect();
         let (Some(file), Some(vat), Some(del), Some(kind)) =

@@ -147,4 +147,3 @@ pub fn build_gc_store(vats: usize, extra: usize) -> Built {
     );
     Built { _dir: dir, store, hashes, floor }
 }
-

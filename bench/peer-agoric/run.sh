@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Side-by-side comparison with @agoric/swing-store 0.10.0 (the peer), on the same real XS heaps,
+# both durable (docs/PERFORMANCE.md, target 6). Not run by CI: needs ../shared and Node 20.
+#
+#   bench/peer-agoric/run.sh [RUNS] [VATS] [SNAPS_PER_VAT]     (or: just bench-peer)
+#
+# Installs the peer harness once into $PEER_WORK (default $TMPDIR/peerbench, outside the tree;
+# no node_modules in the repo), then alternates peer and snapgc runs RUNS times and prints
+# medians and ratios. Whole processes are timed too (wall clock around each process).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+shared=${SNAPGC_SHARED:-$repo/../shared}
+peer_src=$shared/peer/agoric
+corpus=${SNAPGC_CORPUS:-$shared/corpus/xsnap}
+work=${PEER_WORK:-${TMPDIR:-/tmp}/peerbench}
+runs=${1:-3}
+vats=${2:-10}
+snaps=${3:-8}
+out=${RESULTS:-$work/results-$(date +%Y%m%d-%H%M%S)}
+
+[ -d "$peer_src" ] || { echo "no peer harness at $peer_src" >&2; exit 1; }
+[ -d "$corpus" ] || { echo "no corpus at $corpus" >&2; exit 1; }
+
+if ! (cd "$work" 2>/dev/null && node -e "require('better-sqlite3')(':memory:')" >/dev/null 2>&1); then
+  echo "installing the peer harness into $work (once; ~2 min)" >&2
+  rm -rf "$work" && cp -r "$peer_src" "$work" && chmod -R u+w "$work"
+  (cd "$work" && npm ci --ignore-scripts)
+  gyp=node-gyp; command -v node-gyp >/dev/null || gyp="npx --yes node-gyp"
+  (cd "$work/node_modules/better-sqlite3" && $gyp rebuild --release --nodedir=/usr)
+  (cd "$work" && node -e "require('better-sqlite3')(':memory:')")
+fi
+
+(cd "$repo" && cargo build --release -q -p swingstore --example peer_bench)
+ours=$repo/target/release/examples/peer_bench
+mkdir -p "$out"
+
+now_ms() { date +%s%3N; }
+for i in $(seq 1 "$runs"); do
+  echo "run $i/$runs" >&2
+  t=$(now_ms)
+  (cd "$work" && node bench.mjs --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" --durability full) \
+    | sed "s/^{/{\"process_wall_ms\":$(( $(now_ms) - t )),/" >> "$out/peer.jsonl"
+  t=$(now_ms)
+  "$ours" --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" \
+    | sed "s/^{/{\"process_wall_ms\":$(( $(now_ms) - t )),/" >> "$out/snapgc.jsonl"
+done
+
+python3 "$here/summarize.py" "$out"
