@@ -2,7 +2,8 @@
 //! random time or aborts at a random failpoint hit; the store is reopened and checked.
 //!
 //! `CRASHTEST_KILLS=N` (default 100) sets the number of kills (`just crash-test N`),
-//! `CRASHTEST_SEED` the seed, `CRASHTEST_VERBOSE=1` prints one line per kill.
+//! `CRASHTEST_SEED` the seed, `CRASHTEST_VERBOSE=1` prints one line per kill, `CRASHTEST_DIR`
+//! where stores go (default: /dev/shm), `CRASHTEST_CHILD` another `crash-child` binary.
 
 use std::path::PathBuf;
 
@@ -21,7 +22,9 @@ fn random_kills_lose_nothing_and_leave_nothing() -> Result<()> {
     let options = driver::Options {
         kills,
         seed,
-        child: PathBuf::from(env!("CARGO_BIN_EXE_crash-child")),
+        child: std::env::var_os("CRASHTEST_CHILD")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_crash-child"))),
         dir: dir.path().to_owned(),
         kills_per_store: 5,
         verbose: std::env::var_os("CRASHTEST_VERBOSE").is_some(),

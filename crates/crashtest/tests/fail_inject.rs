@@ -1,0 +1,108 @@
+//! `Action::Fail` at each failpoint, in process: the operation returns an error, nothing
+//! committed is lost, the operation can be retried, and collections clean up what it left.
+//!
+//! The failpoint registry is process-global, so these tests take a lock.
+
+use std::sync::Mutex;
+
+use anyhow::{Result, ensure};
+use crashtest::check::{Settle, check_clean, check_roots_load, committed_roots, settle};
+use crashtest::scenario::{self, Hashes, Phase, final_roots, phase_of};
+use swingstore::failpoint::{self, Action, points};
+use swingstore::{OpenOptions, SwingStore};
+
+static REGISTRY: Mutex<()> = Mutex::new(());
+
+fn fail_at(point: &'static str, mode: Settle) -> Result<()> {
+    let _one_at_a_time = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    failpoint::clear_all();
+    let dir = crashtest::scratch_dir()?;
+    let path = dir.path().join("store");
+    let store = SwingStore::create(&path)?;
+    let h: Hashes = scenario::setup(&store, None)?;
+    scenario::step_garbage(&store)?;
+    let phase = phase_of(point);
+
+    failpoint::set(point, Action::Fail);
+    let failed = match phase {
+        Phase::Save => scenario::step_save(&store, &h).is_err(),
+        Phase::Commit => {
+            scenario::step_save(&store, &h)?;
+            scenario::step_commit(&store, None, &h).is_err()
+        }
+        Phase::Gc => {
+            scenario::step_save(&store, &h)?;
+            scenario::step_commit(&store, None, &h)?;
+            scenario::step_gc(&store).is_err()
+        }
+    };
+    failpoint::clear_all();
+    ensure!(failed, "{point}: the operation should have returned the injected error");
+
+    // Nothing committed is lost.
+    check_roots_load(&store)?;
+    // Retry the operation and finish the block.
+    match phase {
+        Phase::Save => {
+            scenario::step_save(&store, &h)?;
+            scenario::step_commit(&store, None, &h)?;
+        }
+        Phase::Commit => {
+            // The failed commit's batch was applied but not flushed: its state is visible,
+            // and the next commit makes it durable.
+            ensure!(committed_roots(&store)? == final_roots(&h), "{point}: roots after the failed commit");
+            store.commit()?;
+        }
+        Phase::Gc => {}
+    }
+    ensure!(committed_roots(&store)? == final_roots(&h), "{point}: roots");
+    scenario::step_gc(&store)?;
+    check_roots_load(&store)?;
+    // A clean close and reopen, then quiescence.
+    drop(store);
+    let store = SwingStore::open(&path, OpenOptions { create: false })?;
+    check_roots_load(&store)?;
+    settle(&store, mode)?;
+    check_clean(&store)?;
+    ensure!(store.contains(&h.a2) && store.contains(&h.b1), "{point}: live blobs present");
+    Ok(())
+}
+
+macro_rules! fail_tests {
+    ($($name:ident => $point:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() -> Result<()> {
+                fail_at($point, Settle::Now)?;
+                fail_at($point, Settle::Grace)
+            }
+        )*
+    };
+}
+
+fail_tests! {
+    fail_at_save_after_write => points::SAVE_AFTER_WRITE,
+    fail_at_save_after_meta => points::SAVE_AFTER_META,
+    fail_at_save_before_dir_sync => points::SAVE_BEFORE_DIR_SYNC,
+    fail_at_commit_before_flush => points::COMMIT_BEFORE_FLUSH,
+    fail_at_gc_after_condemn => points::GC_AFTER_CONDEMN,
+    fail_at_sweep_before_unlink => points::SWEEP_BEFORE_UNLINK,
+    fail_at_sweep_after_unlink => points::SWEEP_AFTER_UNLINK,
+}
+
+/// A save that fails after its metadata is recorded leaves metadata without a file; a dedup
+/// of the same bytes afterwards must write the file (not trust the metadata).
+#[test]
+fn a_save_after_a_failed_save_of_the_same_bytes_writes_the_file() -> Result<()> {
+    let _one_at_a_time = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    failpoint::clear_all();
+    let dir = crashtest::scratch_dir()?;
+    let store = SwingStore::create(dir.path().join("store"))?;
+    failpoint::set(points::SAVE_AFTER_META, Action::Fail);
+    ensure!(store.save_bytes(b"heap").is_err());
+    failpoint::clear_all();
+    ensure!(!store.contains(&swingstore::SnapshotHash::of(b"heap")));
+    let info = store.save_bytes(b"heap")?;
+    ensure!(!info.deduplicated && store.load_bytes(&info.hash)? == b"heap");
+    Ok(())
+}
