@@ -287,7 +287,7 @@ impl<'a> Kernel<'a> {
             self.run_deliveries(id, queued)?;
         }
         let restart = self.config.restart_every();
-        if restart > 0 && block % restart == 0 {
+        if restart > 0 && block.is_multiple_of(restart) {
             self.summary.restarts += 1;
             for vat in self.vats.values_mut() {
                 if vat.is_online() {
@@ -310,7 +310,7 @@ impl<'a> Kernel<'a> {
         }
 
         let epoch = self.store.commit()?;
-        if self.config.export_every > 0 && block % self.config.export_every == 0 {
+        if self.config.export_every > 0 && block.is_multiple_of(self.config.export_every) {
             self.start_export(block)?;
         }
         let mut gc_us = 0;

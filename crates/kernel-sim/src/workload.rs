@@ -113,7 +113,7 @@ pub const CLONE_BLOCKS: u64 = 250;
 pub struct Ids(u64);
 
 impl Ids {
-    pub fn next(&mut self) -> u64 {
+    pub fn allocate(&mut self) -> u64 {
         self.0 += 1;
         self.0
     }
@@ -171,7 +171,7 @@ impl Workload {
                     }
                     if block == 1 {
                         for i in 0..*n {
-                            let id = ids.next();
+                            let id = ids.allocate();
                             let (list, event) = match i % 6 {
                                 0 => (&mut *busy, fresh(id, BUSY, 200_000)),
                                 1 | 4 => (&mut *moderate, fresh(id, MODERATE, 100_000)),
@@ -198,7 +198,7 @@ impl Workload {
                     if block > 1 && rng.chance(15) && !quiet.is_empty() {
                         let old = quiet.remove(rng.index(quiet.len()));
                         events.push(Event::Terminate { vat: old });
-                        let id = ids.next();
+                        let id = ids.allocate();
                         quiet.push(id);
                         events.push(fresh(id, QUIET, 40_000));
                         events.push(Event::Deliver { vat: id, count: 3 });
@@ -213,7 +213,7 @@ impl Workload {
                     let target = (block * *n).div_ceil(CLONE_BLOCKS).min(*n);
                     while *made < target {
                         *made += 1;
-                        let id = ids.next();
+                        let id = ids.allocate();
                         let terminate_after = rng.chance(500).then(|| rng.range(4, CLONE_SHARED));
                         events.push(Event::CreateVat(NewVat {
                             id,
@@ -249,7 +249,7 @@ impl Workload {
                 Part::Vattp { n, vats } => {
                     if block == 1 {
                         for _ in 0..*n {
-                            let id = ids.next();
+                            let id = ids.allocate();
                             vats.push(id);
                             events.push(fresh(id, VATTP, 40_000));
                         }
