@@ -229,6 +229,8 @@ struct Kernel<'a> {
     sizes: HashMap<SnapshotHash, u64>,
     /// Vats whose page-in was issued (their deliveries run at the next block's start).
     loading: BTreeSet<u64>,
+    /// Vats whose worker holds a heap.
+    online: BTreeSet<u64>,
     /// Loads of vats terminated while loading: joined at the next block's start.
     orphan_loads: Vec<PageIn>,
     exports: Vec<Export>,
@@ -261,6 +263,7 @@ impl<'a> Kernel<'a> {
             zygotes: BTreeMap::new(),
             sizes: HashMap::new(),
             loading: BTreeSet::new(),
+            online: BTreeSet::new(),
             orphan_loads: Vec::new(),
             exports: Vec::new(),
             tick: 0,
@@ -283,14 +286,15 @@ impl<'a> Kernel<'a> {
                 continue;
             };
             vat.residency = Residency::Online(load.finish()?);
+            self.online.insert(id);
             let queued = std::mem::take(&mut vat.queued);
             self.run_deliveries(id, queued)?;
         }
         let restart = self.config.restart_every();
         if restart > 0 && block.is_multiple_of(restart) {
             self.summary.restarts += 1;
-            for vat in self.vats.values_mut() {
-                if vat.is_online() {
+            for id in std::mem::take(&mut self.online) {
+                if let Some(vat) = self.vats.get_mut(&id) {
                     vat.residency = Residency::Offline;
                 }
             }
@@ -427,6 +431,7 @@ impl<'a> Kernel<'a> {
             self.tick += 1;
             vat.last_used = self.tick;
             vat.residency = Residency::Online(base);
+            self.online.insert(id);
         }
         self.vats.insert(id, vat);
         self.summary.vats_created += 1;
@@ -435,10 +440,12 @@ impl<'a> Kernel<'a> {
 
     /// Evicts least recently used online vats until `incoming` more fit.
     fn make_room(&mut self, incoming: usize) {
-        let online = self.vats.values().filter(|v| v.is_online()).count();
-        let mut resident = online + self.loading.len();
+        let mut resident = self.online.len() + self.loading.len();
+        if resident + incoming <= self.config.max_vats_online {
+            return;
+        }
         let mut lru: Vec<(u64, u64)> =
-            self.vats.values().filter(|v| v.is_online()).map(|v| (v.last_used, v.id())).collect();
+            self.online.iter().filter_map(|id| self.vats.get(id)).map(|v| (v.last_used, v.id())).collect();
         lru.sort_unstable();
         let mut victims = lru.into_iter();
         while resident + incoming > self.config.max_vats_online {
@@ -446,6 +453,7 @@ impl<'a> Kernel<'a> {
             if let Some(vat) = self.vats.get_mut(&id) {
                 vat.residency = Residency::Offline;
             }
+            self.online.remove(&id);
             resident -= 1;
         }
     }
@@ -471,6 +479,7 @@ impl<'a> Kernel<'a> {
                         self.make_room(1);
                         if let Some(vat) = self.vats.get_mut(&id) {
                             vat.residency = Residency::Online(heap);
+                            self.online.insert(id);
                         }
                         self.run_deliveries(id, count)
                     }
@@ -545,6 +554,7 @@ impl<'a> Kernel<'a> {
             self.orphan_loads.push(load);
         }
         self.loading.remove(&id);
+        self.online.remove(&id);
         let kv = self.store.kv();
         for (key, _) in kv.scan_prefix(&key_prefix(id))? {
             kv.delete(&key);

@@ -5,8 +5,9 @@
 //!   (zoe, bank, an AMM), moderately active contract vats, and quiet ones; now and then a quiet
 //!   vat is terminated and a new one started.
 //! - `zygote`: 1000 clones of one zygote snapshot, made at about N/250 per block. Every clone
-//!   does the same first 20 deliveries (so their first snapshots are one blob); about half
-//!   terminate within those 20 deliveries, the rest diverge and keep working in bursts.
+//!   does the same first 20 deliveries (so their first snapshots are one blob), all in the block
+//!   it is made (queued behind its page-in); about half terminate within those 20 deliveries,
+//!   the rest diverge and keep working in bursts.
 //! - `vattp`: one busy vat with small state that does not grow, 40 deliveries per block
 //!   (12,000 deliveries in 300 blocks, a snapshot every 5 blocks at interval 200).
 //! - `mixed`: all three at once.
@@ -234,7 +235,7 @@ impl Workload {
                     }
                     let mut grown = Vec::new();
                     for (&vat, planned) in young.iter_mut() {
-                        let count = 4.min(CLONE_SHARED - *planned);
+                        let count = CLONE_SHARED - *planned;
                         events.push(Event::Deliver { vat, count });
                         *planned += count;
                         if *planned >= CLONE_SHARED {

@@ -125,7 +125,7 @@ fn one_seed_gives_one_blob_set() {
 #[test]
 fn zygote_clones_share_one_blob() {
     let config =
-        SimConfig { blocks: Some(6), vats: Some(1000), export_every: 0, ..small(WorkloadKind::Zygote) };
+        SimConfig { blocks: Some(10), vats: Some(1000), export_every: 0, ..small(WorkloadKind::Zygote) };
     let (_dir, store, result) = run_fresh(&config);
     assert!(result.summary.vats_created >= 20);
     assert!(result.summary.snapshots_deduplicated > 5, "{:?}", result.summary);
