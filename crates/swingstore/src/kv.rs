@@ -136,16 +136,37 @@ impl KvStore {
 
     /// All `(key, value)` pairs whose key starts with `prefix`, in key order, open block included.
     pub fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let pairs = self.range(Bound::Included(prefix), Bound::Unbounded)?;
+        Ok(pairs.into_iter().take_while(|(k, _)| k.starts_with(prefix)).collect())
+    }
+
+    /// All `(key, value)` pairs with `start <= key < end`, in key order, open block included.
+    pub fn scan_range(&self, start: &str, end: &str) -> Result<Vec<(String, String)>> {
+        self.range(Bound::Included(start), Bound::Excluded(end))
+    }
+
+    /// Pairs whose key lies within the bounds, in key order, open block included.
+    pub fn range(&self, start: Bound<&str>, end: Bound<&str>) -> Result<Vec<(String, String)>> {
+        let to_db = |b: Bound<&str>| match b {
+            Bound::Included(k) => Bound::Included(prefixed(KV_PREFIX, k.as_bytes())),
+            Bound::Excluded(k) => Bound::Excluded(prefixed(KV_PREFIX, k.as_bytes())),
+            // The end of the kv area: the first key after every `k/...`.
+            Bound::Unbounded => Bound::Excluded(b"k0".to_vec()),
+        };
+        let db_start = match start {
+            Bound::Unbounded => Bound::Included(KV_PREFIX.to_vec()),
+            other => to_db(other),
+        };
         let mut merged = BTreeMap::new();
-        for item in self.db.scan_prefix(prefixed(KV_PREFIX, prefix.as_bytes())) {
+        for item in self.db.range((db_start, to_db(end))) {
             let (k, v) = item?;
             let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
             let value = utf8(&v, &key)?;
             merged.insert(key, Some(value));
         }
         let staged = lock(&self.staged);
-        let range = (Bound::Included(prefix.to_owned()), Bound::Unbounded);
-        for (k, v) in staged.range::<String, _>(range).take_while(|(k, _)| k.starts_with(prefix)) {
+        let owned = |b: Bound<&str>| b.map(str::to_owned);
+        for (k, v) in staged.range::<String, _>((owned(start), owned(end))) {
             merged.insert(k.clone(), v.clone());
         }
         Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
@@ -217,10 +238,11 @@ impl KvStore {
     /// Applies the open block atomically and durably, advancing the epoch. Returns the new epoch.
     pub fn commit(&self) -> Result<u64> {
         let _commit = self.commit_guard();
-        let block = std::mem::take(&mut *lock(&self.staged));
+        // The block stays visible to readers until sled has it; it is kept if the apply fails.
+        let mut staged = lock(&self.staged);
         let mut batch = sled::Batch::default();
         let mut roots_touched = false;
-        for (key, value) in &block {
+        for (key, value) in staged.iter() {
             let kv_key = prefixed(KV_PREFIX, key.as_bytes());
             let is_root = self.is_root(key);
             roots_touched |= is_root;
@@ -245,7 +267,11 @@ impl KvStore {
         batch.insert(EPOCH_KEY, &epoch.to_be_bytes());
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         self.db.apply_batch(batch)?;
-        // From here the block is visible in sled's memory; it is durable once flushed.
+        staged.clear();
+        drop(staged);
+        // From here the block is visible in sled's memory; it is durable once flushed. If the
+        // flush fails the caller gets the error; the collector flushes before it marks, so it
+        // never acts on a block that is not durable.
         self.epoch.store(epoch, Ordering::SeqCst);
         self.root_generation.store(root_generation, Ordering::SeqCst);
         failpoint::hit(points::COMMIT_BEFORE_FLUSH).map_err(|e| Error::io(self.db_path_hint(), e))?;
@@ -284,14 +310,18 @@ impl KvStore {
         batch.insert(CONFIG_KEY, codec::encode(&config)?);
         batch.remove(GC_STATE_KEY);
         self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        // Applied in sled's memory (and on its way to disk): from now on commits must index
+        // with the new patterns, even if the flush below fails.
         self.root_generation.store(root_generation, Ordering::SeqCst);
-        if let Ok(mut p) = self.patterns.write() {
-            *p = patterns;
+        match self.patterns.write() {
+            Ok(mut p) => *p = patterns,
+            Err(poisoned) => *poisoned.into_inner() = patterns,
         }
-        if let Ok(mut c) = self.config.write() {
-            *c = config;
+        match self.config.write() {
+            Ok(mut c) => *c = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
         }
+        self.db.flush()?;
         Ok(())
     }
 

@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 
+/// Most `*` in one pattern (matching backtracks; keep it cheap for every committed key).
+const MAX_WILDCARDS: usize = 4;
+
 /// A compiled set of root key patterns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootPatterns {
@@ -25,6 +28,9 @@ impl Pattern {
     fn compile(text: &str) -> Result<Self> {
         if text.is_empty() {
             return Err(Error::Config("empty root pattern".into()));
+        }
+        if text.matches('*').count() > MAX_WILDCARDS {
+            return Err(Error::Config(format!("root pattern {text:?} has more than {MAX_WILDCARDS} '*'")));
         }
         if text.contains("**") {
             return Err(Error::Config(format!("root pattern {text:?} has two adjacent '*'")));
@@ -110,6 +116,7 @@ mod tests {
         assert!(!p.is_root("abc"));
         assert!(RootPatterns::new::<&str>(&[]).is_err());
         assert!(RootPatterns::new(&["a**b"]).is_err());
+        assert!(RootPatterns::new(&["a*b*c*d*e*f"]).is_err());
         Ok(())
     }
 

@@ -29,7 +29,12 @@ pub struct SaveInfo {
     pub hash: SnapshotHash,
     pub raw_bytes: u64,
     pub stored_bytes: u64,
-    /// The blob was already stored: no file was written, its protection was renewed.
+    /// The epoch of the block this save belongs to (committed epoch + 1 when it was
+    /// published). The root naming it must be committed in that block: with grace 0, a blob
+    /// whose block committed without a root naming it may be collected by the next pass.
+    pub saved_epoch: u64,
+    /// The blob was already stored: its protection was renewed (and its file replaced by the
+    /// freshly written, identical one).
     pub deduplicated: bool,
 }
 
@@ -51,6 +56,8 @@ pub(crate) struct Inner {
     /// A directory listing is needed: the last session did not close cleanly, or a leftover
     /// (temp file, orphan) may exist.
     pub needs_scan: AtomicBool,
+    /// Test hook: close as a killed process would have left the store (no clean-close marker).
+    pub simulate_crash: AtomicBool,
     /// Held for the life of the store: the exclusive lock file.
     _lock_file: File,
 }
@@ -58,7 +65,7 @@ pub(crate) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // A clean close: the next open need not look for crash leftovers.
-        if !self.needs_scan.load(Ordering::SeqCst) {
+        if !self.needs_scan.load(Ordering::SeqCst) && !self.simulate_crash.load(Ordering::SeqCst) {
             let _ = self.kv.db().remove(SESSION_KEY);
         }
         if let Err(e) = self.kv.db().flush() {
@@ -100,10 +107,20 @@ impl SwingStore {
             Err(fs::TryLockError::WouldBlock) => return Err(Error::InUse { path: root.to_owned() }),
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
+        let fresh = !layout.kv_dir().is_dir();
         for dir in [layout.kv_dir(), layout.blob_dir(), layout.temp_dir()] {
             fs::create_dir_all(&dir).at(&dir)?;
         }
+        if fresh {
+            blob::sync_dir(root)?;
+        }
         remove_unfinished_sled_snapshots(&layout.kv_dir())?;
+        // We hold the store alone: every temp file is a leftover of a dead process (and a
+        // restarted process may get the same pid, hence the same temp names).
+        let temps_removed = remove_temp_leftovers(&layout.temp_dir())?;
+        if temps_removed > 0 {
+            tracing::info!("removed {temps_removed} temp files left by an earlier process");
+        }
         let db = open_sled(&layout)?;
         let kv = KvStore::open(db)?;
         let unclean = kv.db().contains_key(SESSION_KEY)?;
@@ -122,9 +139,19 @@ impl SwingStore {
                 save_generation,
                 gc_lock: Mutex::new(()),
                 needs_scan: AtomicBool::new(unclean),
+                simulate_crash: AtomicBool::new(false),
                 _lock_file: lock_file,
             }),
         })
+    }
+
+    /// Test hook (feature `failpoints`): drop this handle as if the process had been killed:
+    /// the store is left marked as not closed cleanly, so the next open treats it as after a
+    /// crash (lists the blob area, forgets the collector's skip state). Unflushed sled writes
+    /// still reach the disk; real kills are in the crashtest crate.
+    #[cfg(feature = "failpoints")]
+    pub fn close_as_if_crashed(self) {
+        self.inner.simulate_crash.store(true, Ordering::SeqCst);
     }
 
     /// Opens or creates the store at `path`.
@@ -210,15 +237,23 @@ impl SwingStore {
     /// Records metadata, renames the temp file into place and fsyncs the directory, all under
     /// the sweep lock (so a sweep never sees a half-published blob, and a dedup hit renews the
     /// protection of a blob the sweep has not yet deleted, or re-creates it if it has).
+    ///
+    /// A blob that already exists is replaced by the new, fsynced temp file all the same: the
+    /// rename is atomic (readers that have the old file open keep it), it heals a blob damaged
+    /// in place, and the directory fsync that follows makes the name durable even if an earlier
+    /// save of the same bytes crashed between its rename and its directory fsync.
     fn publish(&self, temp: &blob::TempBlob) -> Result<SaveInfo> {
         let layout = &self.inner.layout;
         let db = self.inner.kv.db();
         let dest = layout.blob_path(&temp.hash);
         let _locked = self.inner.sweep.lock();
         let saved_epoch = self.inner.kv.committed_epoch() + 1;
-        // Deduplicate only onto a regular file of the right size; anything else is replaced.
         let existing = fs::symlink_metadata(&dest).ok();
-        let deduplicated = existing.as_ref().is_some_and(|m| m.is_file() && m.len() == temp.stored_bytes);
+        if existing.as_ref().is_some_and(|m| m.is_dir()) {
+            // A directory squats on the blob's name: leave it for the operator, fail loudly.
+            return Err(Error::io(&dest, io::Error::other("a directory is in the way of this blob")));
+        }
+        let deduplicated = existing.as_ref().is_some_and(|m| m.is_file());
         let meta = BlobMeta {
             raw_bytes: temp.raw_bytes,
             stored_bytes: temp.stored_bytes,
@@ -232,19 +267,14 @@ impl SwingStore {
         db.apply_batch(batch)?;
         self.inner.save_generation.store(save_generation, Ordering::SeqCst);
         failpoint::hit(points::SAVE_AFTER_META).at(&dest)?;
-        if !deduplicated {
-            if existing.as_ref().is_some_and(|m| m.is_dir()) {
-                // A directory squats on the blob's name: leave it for the operator, fail loudly.
-                return Err(Error::io(&dest, io::Error::other("a directory is in the way of this blob")));
-            }
-            fs::rename(&temp.path, &dest).at(&dest)?;
-            failpoint::hit(points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
-            blob::sync_dir(&layout.blob_dir())?;
-        }
+        fs::rename(&temp.path, &dest).at(&dest)?;
+        failpoint::hit(points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
+        blob::sync_dir(&layout.blob_dir())?;
         Ok(SaveInfo {
             hash: temp.hash,
             raw_bytes: temp.raw_bytes,
             stored_bytes: temp.stored_bytes,
+            saved_epoch,
             deduplicated,
         })
     }
@@ -321,6 +351,21 @@ fn open_sled(layout: &Layout) -> Result<sled::Db> {
         }
     }
     Err(Error::InUse { path: layout.root().to_owned() })
+}
+
+/// Removes every file in the temp area; returns how many.
+fn remove_temp_leftovers(temp_dir: &Path) -> Result<u64> {
+    let mut removed = 0;
+    for entry in fs::read_dir(temp_dir).at(temp_dir)? {
+        let entry = entry.at(temp_dir)?;
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Not a file, or not ours to remove: the collector reports it.
+            Err(e) => tracing::warn!("could not remove {}: {e}", entry.path().display()),
+        }
+    }
+    Ok(removed)
 }
 
 /// sled 0.34 writes `snap.<lsn>.generating` and renames it when complete; a kill in between

@@ -310,6 +310,9 @@ fn orphans_are_adopted_and_temp_leftovers_removed() -> swingstore::Result<()> {
     fs::write(dir.path().join("tmp").join("save-1-1.tmp"), b"half a blob").expect("write");
     fs::write(dir.path().join("snapshots").join("README.txt"), b"not a blob").expect("write");
     let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+    assert!(!dir.path().join("tmp").join("save-1-1.tmp").exists(), "open clears the temp area");
+    // A temp file no save of this process is writing (as if left by a failed clean-up).
+    fs::write(dir.path().join("tmp").join("save-2-2.tmp"), b"stale").expect("write");
     let report = store.gc_with(&GcOptions { grace: Some(0), scan: true, ..GcOptions::default() })?;
     assert_eq!(report.orphans_adopted, 1);
     assert_eq!(report.temp_removed, 1);
@@ -392,5 +395,39 @@ fn verify_reports_missing_corrupt_orphans_and_bad_roots() -> swingstore::Result<
     assert_eq!(deep.corrupt, vec![a.hash.to_hex()]);
     assert_eq!(deep.orphans, vec![format!("{}.lz4", SnapshotHash::of(b"x"))]);
     assert!(store.contains(&c.hash));
+    Ok(())
+}
+
+#[test]
+fn an_orphan_that_does_not_verify_is_quarantined_once() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let bogus = SnapshotHash::of(b"claimed");
+    {
+        let store = SwingStore::create(dir.path())?;
+        store.commit()?;
+    }
+    fs::write(dir.path().join("snapshots").join(format!("{bogus}.lz4")), b"not an lz4 frame").expect("write");
+    let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+    let report = store.gc_with(&GcOptions { scan: true, ..GcOptions::default() })?;
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(dir.path().join("snapshots").join(format!("{bogus}.lz4.corrupt")).exists(), "kept, renamed");
+    let again = store.gc_with(&GcOptions { scan: true, ..GcOptions::default() })?;
+    assert!(again.errors.is_empty(), "not decoded again: {:?}", again.errors);
+    assert_eq!(again.strays, vec![format!("{bogus}.lz4.corrupt")]);
+    assert!(store.gc()?.skipped, "a reported leftover does not block the O(1) pass");
+    Ok(())
+}
+
+#[test]
+fn an_offline_pass_refuses_to_run_with_an_open_block() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let a = store.save_bytes(&content(1))?;
+    set_root(&store, 1, &a.hash);
+    let now = store.gc_with(&GcOptions { now: true, ..GcOptions::default() });
+    assert!(matches!(now, Err(Error::Config(_))), "{now:?}");
+    assert!(store.contains(&a.hash));
+    store.commit()?;
+    assert_eq!(store.gc_with(&GcOptions { now: true, ..GcOptions::default() })?.swept, 0);
     Ok(())
 }

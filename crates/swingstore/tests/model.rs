@@ -30,6 +30,7 @@ enum Op {
     TakeLease(u8),
     DropLease(usize),
     Reopen,
+    CrashReopen,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..CONTENTS).prop_map(Op::TakeLease),
         1 => (0..4usize).prop_map(Op::DropLease),
         1 => Just(Op::Reopen),
+        1 => Just(Op::CrashReopen),
     ]
 }
 
@@ -208,9 +210,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     drop(leases.remove(i));
                 }
             }
-            Op::Reopen => {
+            Op::Reopen | Op::CrashReopen => {
                 leases.clear();
-                drop(store);
+                if matches!(op, Op::CrashReopen) {
+                    store.close_as_if_crashed();
+                } else {
+                    drop(store);
+                }
                 store = SwingStore::open(dir.path(), OpenOptions::default()).map_err(fail)?;
                 model.staged.clear();
                 model.saved_this_block.clear();

@@ -291,3 +291,21 @@ fn blob_files_are_standard_lz4_frames() -> swingstore::Result<()> {
     assert_eq!(SnapshotHash::of(&out.stdout), saved.hash);
     Ok(())
 }
+
+#[test]
+fn range_scans_merge_the_open_block() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    for k in ["a", "b1", "b2", "b3", "c"] {
+        store.kv().set(k, k);
+    }
+    store.commit()?;
+    store.kv().delete("b2");
+    store.kv().set("b25", "new");
+    let keys = |pairs: Vec<(String, String)>| pairs.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(keys(store.kv().scan_range("b", "c")?), vec!["b1", "b25", "b3"]);
+    assert_eq!(keys(store.kv().scan_prefix("b")?), vec!["b1", "b25", "b3"]);
+    assert_eq!(keys(store.kv().scan_prefix("")?), vec!["a", "b1", "b25", "b3", "c"]);
+    assert_eq!(keys(store.kv().scan_range("b2", "b3")?), vec!["b25"]);
+    Ok(())
+}

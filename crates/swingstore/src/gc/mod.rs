@@ -76,6 +76,15 @@ impl SwingStore {
         let inner = &self.inner;
         let _gc = inner.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _commit = inner.kv.commit_guard();
+        if options.now && !options.dry_run {
+            // The offline pass deletes young blobs too: only sound with no block being built.
+            let saving = !inner.sweep.lock().active_temps.is_empty();
+            if inner.kv.staged_len() > 0 || saving {
+                return Err(crate::Error::Config(
+                    "an offline (now) pass needs no open block and no save in progress".into(),
+                ));
+            }
+        }
         // Mark only durable state: a commit whose flush failed is visible in sled's memory
         // (and in the epoch) but a crash could still roll it back. Free when nothing is dirty.
         inner.kv.db().flush()?;

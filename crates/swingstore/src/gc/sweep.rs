@@ -1,6 +1,6 @@
 //! Sweep: decide for every known blob, adopt orphans, remove temp leftovers, delete what is due.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 
@@ -92,23 +92,29 @@ pub(crate) fn run(
     let mut known = known_blobs(store)?;
 
     if scan {
-        // Temp files not being written by this process are crash leftovers.
+        // Temp files not being written by this process are crash leftovers. A save registers
+        // its temp name under the sweep lock before creating the file, so a name not registered
+        // under that lock is a leftover.
         let temp_dir = layout.temp_dir();
-        let active: HashSet<String> = inner.sweep.lock().active_temps.clone();
         for entry in fs::read_dir(&temp_dir).map_err(|e| Error::io(&temp_dir, e))? {
             let entry = entry.map_err(|e| Error::io(&temp_dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if active.contains(&name) || options.dry_run {
+            if options.dry_run {
+                continue;
+            }
+            let locked = inner.sweep.lock();
+            if locked.active_temps.contains(&name) {
                 continue;
             }
             match fs::remove_file(entry.path()) {
                 Ok(()) => report.temp_removed += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // Reported, left alone; not retried every pass (it is not a blob).
                 Err(e) => {
-                    settled = false;
-                    report.errors.push(SweepError { item: format!("tmp/{name}"), error: e.to_string() });
+                    report.errors.push(SweepError { item: format!("tmp/{name}"), error: e.to_string() })
                 }
             }
+            drop(locked);
         }
 
         let listing = list_blob_area(store)?;
@@ -129,10 +135,10 @@ pub(crate) fn run(
                 continue;
             }
             if !file_type.is_file() {
+                // Reported by every scanning pass and by `verify`; it needs an operator.
                 report
                     .errors
                     .push(SweepError { item: hash.to_hex(), error: "not a regular file; left alone".into() });
-                settled = false;
                 continue;
             }
             let referenced = live.contains(hash);
@@ -171,10 +177,15 @@ pub(crate) fn run(
                     known.insert(*hash, Ok(meta));
                 }
                 Err(e) => {
-                    settled = false;
+                    // Quarantined under a non-blob name (a stray: kept, reported, removed only
+                    // by an offline pass), so no later pass decodes it again.
+                    let from = layout.blob_path(hash);
+                    let to =
+                        layout.blob_dir().join(format!("{}.corrupt", crate::layout::blob_file_name(hash)));
+                    let moved = fs::rename(&from, &to).map(|()| format!("; moved to {}", to.display()));
                     report.errors.push(SweepError {
                         item: hash.to_hex(),
-                        error: format!("orphan does not verify: {e}"),
+                        error: format!("orphan does not verify: {e}{}", moved.unwrap_or_default()),
                     });
                 }
             }
@@ -195,9 +206,9 @@ pub(crate) fn run(
             let meta = match meta {
                 Ok(m) => *m,
                 Err(reason) => {
+                    // Never deleted on a record we cannot read; reported by every full pass.
                     blobs_left += 1;
                     if !live.contains(hash) {
-                        settled = false;
                         report.errors.push(SweepError { item: hash.to_hex(), error: reason.clone() });
                     }
                     continue;
@@ -370,7 +381,10 @@ fn sweep_one(store: &SwingStore, hash: &SnapshotHash, decided: &BlobMeta) -> Res
     if locked.is_leased(hash) {
         return Ok(SweepOutcome::Leased);
     }
-    let current = inner.kv.db().get(meta_key(hash))?;
+    let current = match inner.kv.db().get(meta_key(hash)) {
+        Ok(current) => current,
+        Err(e) => return Ok(SweepOutcome::Failed(format!("reading its metadata: {e}"))),
+    };
     let current = current.and_then(|bytes| codec::decode::<BlobMeta>(&bytes, "blob metadata").ok());
     if let Some(current) = current
         && current.saved_epoch != decided.saved_epoch
@@ -384,7 +398,12 @@ fn sweep_one(store: &SwingStore, hash: &SnapshotHash, decided: &BlobMeta) -> Res
         Err(e) => return Ok(SweepOutcome::Failed(format!("{}: {e}", path.display()))),
     }
     failpoint::hit(points::SWEEP_AFTER_UNLINK).map_err(|e| Error::io(&path, e))?;
-    inner.kv.db().remove(meta_key(hash))?;
+    // Still under the lock, so a save of the same bytes cannot slip its record in between.
+    // The file is gone; if its record cannot be removed now, a later pass meets ENOENT and
+    // removes it then.
+    if let Err(e) = inner.kv.db().remove(meta_key(hash)) {
+        tracing::warn!("blob {hash} deleted but its metadata could not be removed: {e}");
+    }
     drop(locked);
     Ok(SweepOutcome::Deleted)
 }
