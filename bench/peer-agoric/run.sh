@@ -36,14 +36,18 @@ ours=$repo/target/release/examples/peer_bench
 mkdir -p "$out"
 
 now_ms() { date +%s%3N; }
+# Runs a harness, prefixing its JSON line with the whole process's wall time.
+timed() {
+  local t line
+  t=$(now_ms)
+  line=$("$@")
+  echo "{\"process_wall_ms\":$(( $(now_ms) - t )),${line#\{}"
+}
 for i in $(seq 1 "$runs"); do
   echo "run $i/$runs" >&2
-  t=$(now_ms)
-  (cd "$work" && node bench.mjs --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" --durability full) \
-    | sed "s/^{/{\"process_wall_ms\":$(( $(now_ms) - t )),/" >> "$out/peer.jsonl"
-  t=$(now_ms)
-  "$ours" --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" \
-    | sed "s/^{/{\"process_wall_ms\":$(( $(now_ms) - t )),/" >> "$out/snapgc.jsonl"
+  (cd "$work" && timed node bench.mjs --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" --durability full) \
+    >> "$out/peer.jsonl"
+  timed "$ours" --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" >> "$out/snapgc.jsonl"
 done
 
 python3 "$here/summarize.py" "$out"

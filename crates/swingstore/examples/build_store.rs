@@ -1,0 +1,32 @@
+//! Builds a store with VATS roots (and EXTRA other keys per vat) at DIR, for measuring the
+//! `snapgc` CLI on it (docs/PERFORMANCE.md, target 1).
+//!
+//! `cargo run --release -p swingstore --example build_store -- DIR [VATS] [EXTRA]`
+
+use anyhow::Context;
+use swingstore::SwingStore;
+use swingstore::root::format_root_value;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().context("usage: build_store DIR [VATS] [EXTRA]")?;
+    let vats: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5000);
+    let extra: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(40);
+    let store = SwingStore::create(&dir)?;
+    let hashes = (0..64)
+        .map(|i| Ok(store.save_bytes(format!("heap {i} ").repeat(100).as_bytes())?.hash))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for v in 1..=vats {
+        store.kv().set(&format!("v{v}.lastSnapshot"), &format_root_value(&hashes[v % hashes.len()], 1));
+        for k in 0..extra {
+            store.kv().set(&format!("v{v}.vs.vom.o+d10/{k}"), r#"{"label":"entry"}"#);
+        }
+        if v % 5000 == 0 {
+            store.commit()?;
+        }
+    }
+    store.commit()?;
+    let report = store.gc()?;
+    println!("{} roots, {} live", report.roots, report.live);
+    Ok(())
+}
