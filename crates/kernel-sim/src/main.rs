@@ -245,7 +245,7 @@ fn print_table(main: &Summary, base: Option<&Summary>) {
         && s.stored_bytes > 0
     {
         println!(
-            "Without gc the store holds {:.1}x the bytes ({} vs {}); with gc it holds {} bytes more than the live set.",
+            "Without gc the store holds {:.1}x the bytes ({} vs {}); with gc it holds {} more than the live set.",
             b.stored_bytes as f64 / s.stored_bytes as f64,
             human_bytes(b.stored_bytes),
             human_bytes(s.stored_bytes),

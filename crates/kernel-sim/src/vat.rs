@@ -116,10 +116,11 @@ impl Vat {
     }
 
     /// Whether the snapshot policy asks for a save now (Agoric's `snapshotInitial` then
-    /// `snapshotInterval`, counted in deliveries since the last snapshot).
+    /// `snapshotInterval`, counted in deliveries since the last snapshot; an `initial` of 0
+    /// means no early snapshot).
     pub fn snapshot_due(&self, initial: u64, interval: u64) -> bool {
         let since = self.deliveries - self.snap_at;
-        let threshold = if self.own_snapshots == 0 { initial } else { interval };
+        let threshold = if self.own_snapshots == 0 && initial > 0 { initial } else { interval };
         threshold > 0 && since >= threshold
     }
 }
@@ -137,4 +138,42 @@ pub fn key_prefix(id: u64) -> String {
 /// A source heap for vat `index` when several are given.
 pub fn pick_source(sources: &[HeapSource], index: u64) -> &HeapSource {
     &sources[(index as usize) % sources.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vat() -> Vat {
+        let spec = VatSpec {
+            id: 1,
+            lineage: 1,
+            source: Arc::new(vec![0; 4096]),
+            profile: Profile { growth: 0, read_only: 0, shared: 0 },
+            origin: Origin::Fresh { code_bytes: 0 },
+            seed: 1,
+            heap_limit: None,
+        };
+        Vat::new(spec, None)
+    }
+
+    #[test]
+    fn snapshot_schedule_is_initial_then_interval() {
+        let mut v = vat();
+        v.deliveries = 2;
+        assert!(!v.snapshot_due(3, 200));
+        v.deliveries = 3;
+        assert!(v.snapshot_due(3, 200));
+        (v.snap_at, v.own_snapshots) = (3, 1);
+        v.deliveries = 202;
+        assert!(!v.snapshot_due(3, 200));
+        v.deliveries = 203;
+        assert!(v.snapshot_due(3, 200));
+        // No initial snapshot: the first comes after a whole interval.
+        let mut w = vat();
+        w.deliveries = 3;
+        assert!(!w.snapshot_due(0, 200));
+        w.deliveries = 200;
+        assert!(w.snapshot_due(0, 200));
+    }
 }
