@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 
-/// Most `*` in one pattern (matching backtracks; keep it cheap for every committed key).
+/// Most `*` in one pattern (a sanity limit: every committed key is matched against them).
 const MAX_WILDCARDS: usize = 4;
 
 /// A compiled set of root key patterns.
@@ -44,13 +44,28 @@ impl Pattern {
     }
 
     /// `tail` must be: (one or more non-'.' chars, then `rest[0]`), repeated for each piece.
+    ///
+    /// No backtracking (which is exponential in the number of `*` on keys such as
+    /// `v1.vs.aaaa…`): the set of offsets reachable after each piece is computed in one sweep,
+    /// so a match costs O(pieces × key length × piece length).
     fn match_rest(rest: &[String], tail: &str) -> bool {
-        let Some((piece, more)) = rest.split_first() else { return tail.is_empty() };
-        let wildcard_max = tail.find('.').unwrap_or(tail.len());
-        (1..=wildcard_max).any(|n| {
-            tail.is_char_boundary(n)
-                && tail[n..].strip_prefix(piece.as_str()).is_some_and(|next| Self::match_rest(more, next))
-        })
+        let bytes = tail.as_bytes();
+        let mut reachable = vec![false; bytes.len() + 1];
+        reachable[0] = true;
+        for piece in rest {
+            let mut next = vec![false; bytes.len() + 1];
+            // `open`: some reachable offset s < at has no '.' in tail[s..at] (the `*` can
+            // cover tail[s..at]).
+            let mut open = false;
+            for at in 1..=bytes.len() {
+                open = bytes[at - 1] != b'.' && (open || reachable[at - 1]);
+                if open && tail.is_char_boundary(at) && tail[at..].starts_with(piece.as_str()) {
+                    next[at + piece.len()] = true;
+                }
+            }
+            reachable = next;
+        }
+        reachable[bytes.len()]
     }
 }
 
