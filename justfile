@@ -30,3 +30,12 @@ bench-summary:
 # Side by side with @agoric/swing-store 0.10.0 on the real heaps (needs ../shared and Node 20; not in CI).
 bench-peer runs="3":
     bash bench/peer-agoric/run.sh {{runs}}
+
+# Crash tests: N random process kills (SIGKILL at a random time or an abort at a random
+# failpoint hit), each checked after reopen (docs/CRASH-SAFETY.md). CI runs 100.
+crash-test N="1000":
+    CRASHTEST_KILLS={{N}} cargo test --release -p crashtest --test crash_kill -- --nocapture
+
+# Fuzz each target for SECS seconds (nightly toolchain and `cargo install cargo-fuzz`).
+fuzz SECS="60":
+    cd fuzz && for t in meta_decode root_value root_pattern blob_load; do mkdir -p corpus/$t && cargo +nightly fuzz run -O $t corpus/$t seeds/$t -- -max_total_time={{SECS}} -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 || exit 1; done
