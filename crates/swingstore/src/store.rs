@@ -339,8 +339,10 @@ impl SwingStore {
 /// threads are finishing their shutdown (sled 0.34 releases the lock asynchronously): retry
 /// briefly.
 fn open_sled(layout: &Layout) -> Result<sled::Db> {
+    // Up to about 10 s in all: sled's I/O threads finish quickly, but a loaded machine can
+    // delay them.
     let mut delay = std::time::Duration::from_millis(2);
-    for _ in 0..12 {
+    for _ in 0..48 {
         match sled::Config::new().path(layout.kv_dir()).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
