@@ -102,11 +102,7 @@ impl SwingStore {
             .truncate(false)
             .open(&lock_path)
             .at(&lock_path)?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::InUse { path: root.to_owned() }),
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
+        take_store_lock(&lock_file, &lock_path, root)?;
         let fresh = !layout.kv_dir().is_dir();
         for dir in [layout.kv_dir(), layout.blob_dir(), layout.temp_dir()] {
             fs::create_dir_all(&dir).at(&dir)?;
@@ -332,6 +328,25 @@ impl SwingStore {
     pub fn verify_blob(&self, hash: &SnapshotHash) -> Result<u64> {
         self.load_into(hash, &mut io::sink())
     }
+}
+
+/// Takes the store's exclusive lock. A holder that goes away within a moment is waited for:
+/// a process that forks while it holds the store (to exec a child) shares the lock until the
+/// child's exec closes it, so a close-then-reopen in such a process can meet it briefly.
+fn take_store_lock(lock_file: &File, lock_path: &Path, root: &Path) -> Result<()> {
+    let mut delay = std::time::Duration::from_millis(1);
+    for attempt in 0..10 {
+        match lock_file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) if attempt < 9 => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(fs::TryLockError::WouldBlock) => break,
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(lock_path, e)),
+        }
+    }
+    Err(Error::InUse { path: root.to_owned() })
 }
 
 /// Opens sled. We hold the store's LOCK, so no other process has the database; if sled still
