@@ -11,7 +11,7 @@ pub mod points {
     pub const SAVE_AFTER_WRITE: &str = "save.after_write";
     /// Metadata is recorded; the temp file is not yet renamed into place.
     pub const SAVE_AFTER_META: &str = "save.after_meta";
-    /// The blob is renamed into place; the directory is not yet fsynced.
+    /// The blob is renamed into place; the directory is not yet fsynced (the next commit does it).
     pub const SAVE_BEFORE_DIR_SYNC: &str = "save.before_dir_sync";
     /// A commit's batch is applied in sled but not yet flushed.
     pub const COMMIT_BEFORE_FLUSH: &str = "commit.before_flush";

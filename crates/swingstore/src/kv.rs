@@ -236,10 +236,14 @@ impl KvStore {
     }
 
     /// Applies the open block atomically and durably, advancing the epoch. Returns the new epoch.
-    pub fn commit(&self) -> Result<u64> {
+    /// Only through [`SwingStore::commit`](crate::SwingStore::commit), which first makes the
+    /// block's new blob names durable.
+    pub(crate) fn commit(&self, before_apply: impl FnOnce() -> Result<()>) -> Result<u64> {
         let _commit = self.commit_guard();
         // The block stays visible to readers until sled has it; it is kept if the apply fails.
         let mut staged = lock(&self.staged);
+        // With the block closed to new writes: whatever its roots name is made durable first.
+        before_apply()?;
         let mut batch = sled::Batch::default();
         let mut roots_touched = false;
         for (key, value) in staged.iter() {

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     /// A directory listing is needed: the last session did not close cleanly, or a leftover
     /// (temp file, orphan) may exist.
     pub needs_scan: AtomicBool,
+    /// A save renamed a blob into `snapshots/` since the directory was last fsynced.
+    pub blob_dir_dirty: AtomicBool,
     /// Test hook: close as a killed process would have left the store (no clean-close marker).
     pub simulate_crash: AtomicBool,
     /// Held for the life of the store: the exclusive lock file.
@@ -136,6 +138,8 @@ impl SwingStore {
                 gc_lock: Mutex::new(()),
                 needs_scan: AtomicBool::new(unclean),
                 simulate_crash: AtomicBool::new(false),
+                // A crash may have left renames unsynced: the first commit syncs the directory.
+                blob_dir_dirty: AtomicBool::new(true),
                 _lock_file: lock_file,
             }),
         })
@@ -170,8 +174,22 @@ impl SwingStore {
     }
 
     /// Applies the open block atomically and durably; returns the new committed epoch.
+    ///
+    /// First fsyncs the blob directory if a save renamed a blob into it since the last commit
+    /// (one directory fsync per block, not per save): every blob a root of this block can name
+    /// is then durable before the root is.
     pub fn commit(&self) -> Result<u64> {
-        self.inner.kv.commit()
+        // Runs with the block closed to new writes, so no root can be staged into this block
+        // after the directory fsync for a blob renamed after it.
+        self.inner.kv.commit(|| {
+            if self.inner.blob_dir_dirty.swap(false, Ordering::SeqCst)
+                && let Err(e) = blob::sync_dir(&self.inner.layout.blob_dir())
+            {
+                self.inner.blob_dir_dirty.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            Ok(())
+        })
     }
 
     /// Drops the open block's kv writes. (Snapshots saved in it stay, as young garbage.)
@@ -235,9 +253,9 @@ impl SwingStore {
     /// protection of a blob the sweep has not yet deleted, or re-creates it if it has).
     ///
     /// A blob that already exists is replaced by the new, fsynced temp file all the same: the
-    /// rename is atomic (readers that have the old file open keep it), it heals a blob damaged
-    /// in place, and the directory fsync that follows makes the name durable even if an earlier
-    /// save of the same bytes crashed between its rename and its directory fsync.
+    /// rename is atomic (readers that have the old file open keep it) and it heals a blob
+    /// damaged in place. The directory is fsynced by the next `commit()`, before the block's
+    /// roots (which may name this blob) are written.
     fn publish(&self, temp: &blob::TempBlob) -> Result<SaveInfo> {
         let layout = &self.inner.layout;
         let db = self.inner.kv.db();
@@ -264,8 +282,9 @@ impl SwingStore {
         self.inner.save_generation.store(save_generation, Ordering::SeqCst);
         failpoint::hit(points::SAVE_AFTER_META).at(&dest)?;
         fs::rename(&temp.path, &dest).at(&dest)?;
+        // The directory entry is made durable by the next commit, before any root can name it.
+        self.inner.blob_dir_dirty.store(true, Ordering::SeqCst);
         failpoint::hit(points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
-        blob::sync_dir(&layout.blob_dir())?;
         Ok(SaveInfo {
             hash: temp.hash,
             raw_bytes: temp.raw_bytes,

@@ -8,7 +8,6 @@ use super::GcOptions;
 use super::mark::LiveSet;
 use super::policy::{Decision, decide};
 use super::report::{Candidate, GcReport, Kept, SweepError};
-use crate::blob;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::failpoint::{self, points};
@@ -313,7 +312,6 @@ pub(crate) fn run(
 
     let budget = options.budget.unwrap_or(u64::MAX);
     let total = due.len() as u64;
-    let mut unlinked_any = false;
     for (done, (hash, decided, _)) in due.into_iter().enumerate() {
         if let Some(progress) = &options.progress {
             progress(done as u64, total);
@@ -330,7 +328,6 @@ pub(crate) fn run(
             SweepOutcome::Deleted => {
                 report.swept += 1;
                 report.swept_bytes += stored;
-                unlinked_any = true;
             }
             SweepOutcome::Leased => {
                 report.kept_leased += 1;
@@ -355,13 +352,8 @@ pub(crate) fn run(
     if let Some(progress) = &options.progress {
         progress(total, total);
     }
-    if unlinked_any {
-        // Not needed for safety (a lost unlink only leaves an orphan to adopt and sweep later),
-        // but it keeps a crash from resurrecting files.
-        if let Err(e) = blob::sync_dir(&layout.blob_dir()) {
-            tracing::warn!("{e}");
-        }
-    }
+    // No directory fsync after the unlinks: a lost unlink only leaves a file whose metadata may
+    // be gone, an orphan that the listing after an unclean shutdown adopts and ages out again.
     Ok(Outcome { report, settled, next_due_epoch: next_due, blobs_left, bytes_left })
 }
 
