@@ -324,6 +324,13 @@ impl BlobReader {
     }
 
     fn finish(&mut self) -> Result<()> {
+        // Like `load_into` and `verify`: bytes after the frame make the blob corrupt.
+        let mut probe = [0u8; 1];
+        match self.decoder.get_mut().read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(corrupt(&self.hash, "one LZ4 frame", "bytes after the end of the frame")),
+            Err(e) => return Err(Error::io(format!("snapshot {}", self.hash), e)),
+        }
         if let Some(expected) = self.expected_len
             && self.read != expected
         {

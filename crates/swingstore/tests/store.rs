@@ -309,3 +309,13 @@ fn range_scans_merge_the_open_block() -> swingstore::Result<()> {
     assert_eq!(keys(store.kv().scan_range("b2", "b3")?), vec!["b25"]);
     Ok(())
 }
+
+#[test]
+fn bytes_after_the_frame_are_corruption_on_every_load_path() {
+    let err = corrupt_and_expect(|p| {
+        let mut bytes = fs::read(p).expect("read");
+        bytes.extend_from_slice(b"extra");
+        fs::write(p, bytes).expect("write");
+    });
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
