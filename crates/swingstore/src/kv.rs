@@ -17,8 +17,9 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::failpoint::{self, points};
+use crate::hash::SnapshotHash;
 use crate::meta::GcConfig;
-use crate::root::RootPatterns;
+use crate::root::{RootPatterns, parse_root_value};
 
 pub(crate) const KV_PREFIX: &[u8] = b"k/";
 pub(crate) const ROOT_PREFIX: &[u8] = b"r/";
@@ -70,6 +71,37 @@ pub struct KvStore {
     config: RwLock<GcConfig>,
     /// Held by `commit` and by a whole collection, so a pass sees one committed state.
     commit_lock: Mutex<()>,
+    /// The committed root index (`r/`), parsed: loaded from sled at open and updated by every
+    /// commit right after its batch is applied, so a mark walks memory, not the kv tree.
+    roots: RwLock<RootIndex>,
+}
+
+/// Committed root key -> the snapshot its value names, or why it does not parse.
+pub(crate) type RootIndex = BTreeMap<String, Result<SnapshotHash, String>>;
+
+fn parse_root(key: &str, value: &[u8]) -> Result<SnapshotHash, String> {
+    match parse_root_value(key, value) {
+        Ok(hash) => Ok(hash),
+        Err(Error::BadRoot { reason, .. }) => Err(reason),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// Reads the root index from sled. A key that is not UTF-8 becomes a bad root (the collector
+/// then refuses to run, naming it) rather than a store that cannot be opened.
+fn load_root_index(db: &sled::Db) -> Result<RootIndex> {
+    let mut index = RootIndex::new();
+    for item in db.scan_prefix(ROOT_PREFIX) {
+        let (k, v) = item?;
+        let raw = &k[ROOT_PREFIX.len()..];
+        match std::str::from_utf8(raw) {
+            Ok(key) => index.insert(key.to_owned(), parse_root(key, &v)),
+            Err(_) => {
+                index.insert(String::from_utf8_lossy(raw).into_owned(), Err("the key is not UTF-8".into()))
+            }
+        };
+    }
+    Ok(index)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,7 +120,9 @@ impl KvStore {
             }
         };
         let patterns = RootPatterns::new(&config.root_patterns)?;
+        let roots = RwLock::new(load_root_index(&db)?);
         Ok(Self {
+            roots,
             epoch: AtomicU64::new(read_u64(&db, EPOCH_KEY)?),
             root_generation: AtomicU64::new(read_u64(&db, ROOT_GEN_KEY)?),
             db,
@@ -271,6 +305,15 @@ impl KvStore {
         batch.insert(EPOCH_KEY, &epoch.to_be_bytes());
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         self.db.apply_batch(batch)?;
+        if roots_touched {
+            let mut index = self.roots.write().unwrap_or_else(|p| p.into_inner());
+            for (key, value) in staged.iter().filter(|(key, _)| self.is_root(key)) {
+                match value {
+                    Some(v) => index.insert(key.clone(), parse_root(key, v.as_bytes())),
+                    None => index.remove(key),
+                };
+            }
+        }
         staged.clear();
         drop(staged);
         // From here the block is visible in sled's memory; it is durable once flushed. If the
@@ -298,6 +341,7 @@ impl KvStore {
             ));
         }
         let mut batch = sled::Batch::default();
+        let mut new_index = RootIndex::new();
         for item in self.db.scan_prefix(ROOT_PREFIX) {
             let (k, _) = item?;
             batch.remove(k);
@@ -306,6 +350,7 @@ impl KvStore {
             let (k, v) = item?;
             let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
             if patterns.is_root(&key) {
+                new_index.insert(key.clone(), parse_root(&key, &v));
                 batch.insert(prefixed(ROOT_PREFIX, key.as_bytes()), v);
             }
         }
@@ -316,6 +361,7 @@ impl KvStore {
         self.db.apply_batch(batch)?;
         // Applied in sled's memory (and on its way to disk): from now on commits must index
         // with the new patterns, even if the flush below fails.
+        *self.roots.write().unwrap_or_else(|p| p.into_inner()) = new_index;
         self.root_generation.store(root_generation, Ordering::SeqCst);
         match self.patterns.write() {
             Ok(mut p) => *p = patterns,
@@ -329,14 +375,57 @@ impl KvStore {
         Ok(())
     }
 
-    /// Visits every committed root `(key, value)` in key order; cost grows with the number of
-    /// roots only (the index is dense).
-    pub(crate) fn for_each_root(&self, mut f: impl FnMut(&str, &[u8]) -> Result<()>) -> Result<()> {
-        for item in self.db.scan_prefix(ROOT_PREFIX) {
-            let (k, v) = item?;
-            let key = utf8(&k[ROOT_PREFIX.len()..], "root key")?;
-            f(&key, &v)?;
+    /// Visits every committed root in key order, with the snapshot it names or why its value
+    /// does not parse. Walks the in-memory mirror of the root index: the cost grows with the
+    /// number of roots only, whatever the size of the kv store.
+    pub(crate) fn for_each_root(
+        &self,
+        mut f: impl FnMut(&str, &Result<SnapshotHash, String>) -> Result<()>,
+    ) -> Result<()> {
+        let index = self.roots.read().unwrap_or_else(|p| p.into_inner());
+        for (key, entry) in index.iter() {
+            f(key, entry)?;
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mirror(kv: &KvStore) -> RootIndex {
+        kv.roots.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_root_mirror_always_equals_the_index_in_sled() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let kv = KvStore::open(sled::Config::new().path(dir.path()).open()?)?;
+        let h = |n: u8| SnapshotHash::of(&[n]);
+        let value = |n: u8| crate::root::format_root_value(&h(n), 0);
+        for round in 0..20u8 {
+            kv.set(&format!("v{}.lastSnapshot", round % 5), &value(round));
+            kv.set(&format!("v{}.vs.x", round % 5), "not a root");
+            if round % 3 == 0 {
+                kv.delete(&format!("v{}.lastSnapshot", (round + 2) % 5));
+            }
+            if round % 7 == 0 {
+                kv.set("v9.lastSnapshot", "garbage");
+            }
+            if round % 4 == 0 {
+                kv.abort();
+            }
+            kv.commit(|| Ok(()))?;
+            assert_eq!(mirror(&kv), load_root_index(kv.db())?, "round {round}");
+        }
+        kv.set_config(GcConfig {
+            root_patterns: vec!["v*.lastSnapshot".into(), "v*.vs.x".into()],
+            grace: 2,
+        })?;
+        let index = load_root_index(kv.db())?;
+        assert_eq!(mirror(&kv), index);
+        assert!(index.contains_key("v0.vs.x"), "re-indexed under the new patterns");
         Ok(())
     }
 }

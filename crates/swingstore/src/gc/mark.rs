@@ -1,14 +1,14 @@
 //! Mark: the live set, from the committed root index only.
 //!
-//! The index (`r/<key>`, written in the same atomic batch as the keys) is dense, so the cost
-//! grows with the number of roots, not with the number of kv keys.
+//! The index (`r/<key>`, written in the same atomic batch as the keys) is mirrored in memory,
+//! parsed, by the kv store (loaded at open, updated by each commit after its batch applied), so
+//! the cost grows with the number of roots, not with the number of kv keys.
 
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 use crate::kv::KvStore;
-use crate::root::parse_root_value;
 
 /// The snapshots named by committed roots.
 #[derive(Debug, Default)]
@@ -36,12 +36,11 @@ impl LiveSet {
 /// Scans every committed root. Bad roots are collected, not fatal (see [`mark`]).
 pub fn scan_roots(kv: &KvStore) -> Result<LiveSet> {
     let mut set = LiveSet::default();
-    kv.for_each_root(|key, value| {
+    kv.for_each_root(|key, entry| {
         set.roots += 1;
-        match parse_root_value(key, value) {
-            Ok(hash) => set.live.entry(hash).or_default().push(key.to_owned()),
-            Err(Error::BadRoot { reason, .. }) => set.bad_roots.push((key.to_owned(), reason)),
-            Err(other) => return Err(other),
+        match entry {
+            Ok(hash) => set.live.entry(*hash).or_default().push(key.to_owned()),
+            Err(reason) => set.bad_roots.push((key.to_owned(), reason.clone())),
         }
         Ok(())
     })?;
