@@ -44,7 +44,7 @@ fn benches(c: &mut Criterion) {
 
             // Target 2: the live set alone (what a full pass marks).
             group.bench_function(BenchmarkId::new("mark", &label), |b| {
-                b.iter(|| black_box(swingstore::gc::mark::mark(store.kv()).expect("mark").roots))
+                b.iter(|| black_box(swingstore::gc::mark::mark(store.kv(), false).expect("mark").roots))
             });
 
             // A full pass: one root moved and committed (untimed), then mark + sweep.

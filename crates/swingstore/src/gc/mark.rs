@@ -15,7 +15,8 @@ use crate::kv::KvStore;
 pub struct LiveSet {
     /// Number of root keys.
     pub roots: u64,
-    /// Each live snapshot and the root keys naming it (in key order).
+    /// Each live snapshot and the root keys naming it (in key order; empty lists when the
+    /// caller did not ask for keys).
     pub live: HashMap<SnapshotHash, Vec<String>>,
     /// Root keys whose value does not parse, with the reason.
     pub bad_roots: Vec<(String, String)>,
@@ -35,11 +36,22 @@ impl LiveSet {
 
 /// Scans every committed root. Bad roots are collected, not fatal (see [`mark`]).
 pub fn scan_roots(kv: &KvStore) -> Result<LiveSet> {
+    collect(kv, true)
+}
+
+/// Walks the roots; with `with_keys`, records which keys name each snapshot (for reasons and
+/// listings), otherwise only which snapshots are live (no allocation per root).
+fn collect(kv: &KvStore, with_keys: bool) -> Result<LiveSet> {
     let mut set = LiveSet::default();
     kv.for_each_root(|key, entry| {
         set.roots += 1;
         match entry {
-            Ok(hash) => set.live.entry(*hash).or_default().push(key.to_owned()),
+            Ok(hash) => {
+                let keys = set.live.entry(*hash).or_default();
+                if with_keys {
+                    keys.push(key.to_owned());
+                }
+            }
             Err(reason) => set.bad_roots.push((key.to_owned(), reason.clone())),
         }
         Ok(())
@@ -49,8 +61,8 @@ pub fn scan_roots(kv: &KvStore) -> Result<LiveSet> {
 
 /// The live set, failing closed: any bad root (or any error reading roots) is an error naming
 /// the key, and the collector then deletes nothing.
-pub fn mark(kv: &KvStore) -> Result<LiveSet> {
-    let set = scan_roots(kv)?;
+pub fn mark(kv: &KvStore, with_keys: bool) -> Result<LiveSet> {
+    let set = collect(kv, with_keys)?;
     if let Some((key, reason)) = set.bad_roots.first() {
         let more = set.bad_roots.len() - 1;
         let reason = if more > 0 { format!("{reason}; and {more} more bad roots") } else { reason.clone() };

@@ -102,7 +102,8 @@ impl SwingStore {
             return Ok(report);
         }
 
-        let live = mark::mark(&inner.kv)?;
+        // Root keys are only needed to explain decisions (dry run).
+        let live = mark::mark(&inner.kv, options.dry_run)?;
         let mark_us = micros(started);
         let sweep_started = Instant::now();
         let outcome = sweep::run(self, &live, epoch, grace, scan, options)?;
