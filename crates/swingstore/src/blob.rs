@@ -300,6 +300,8 @@ pub struct BlobReader {
     read: u64,
     expected_len: Option<u64>,
     verified: bool,
+    /// Set once the end-of-stream checks failed: every later read fails the same way.
+    failed: Option<String>,
 }
 
 impl BlobReader {
@@ -311,6 +313,7 @@ impl BlobReader {
             read: 0,
             expected_len,
             verified: false,
+            failed: None,
         }
     }
 
@@ -366,6 +369,9 @@ pub fn into_store_error(e: io::Error, hash: &SnapshotHash) -> Error {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(reason) = &self.failed {
+            return Err(as_io(corrupt(&self.hash, "a sound blob", reason.clone())));
+        }
         if self.verified || buf.is_empty() {
             return Ok(0);
         }
@@ -377,7 +383,10 @@ impl Read for BlobReader {
             Err(e) => return Err(as_io(into_store_error(e, &self.hash))),
         };
         if n == 0 {
-            self.finish().map_err(as_io)?;
+            if let Err(e) = self.finish() {
+                self.failed = Some(e.to_string());
+                return Err(as_io(e));
+            }
             return Ok(0);
         }
         self.read += n as u64;

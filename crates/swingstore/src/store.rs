@@ -66,9 +66,18 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // A clean close: the next open need not look for crash leftovers.
-        if !self.needs_scan.load(Ordering::SeqCst) && !self.simulate_crash.load(Ordering::SeqCst) {
-            let _ = self.kv.db().remove(SESSION_KEY);
+        // A clean close: the next open need not look for crash leftovers. Unlinks are never
+        // fsynced while the store runs (a lost one leaves an orphan that the listing after an
+        // unclean shutdown adopts), so they are made durable here, before the marker goes:
+        // otherwise an OS crash right after a clean close could bring files back unnoticed.
+        let clean = !self.needs_scan.load(Ordering::SeqCst) && !self.simulate_crash.load(Ordering::SeqCst);
+        if clean {
+            match blob::sync_dir(&self.layout.blob_dir()) {
+                Ok(()) => {
+                    let _ = self.kv.db().remove(SESSION_KEY);
+                }
+                Err(e) => tracing::warn!("{e}; the next open will list the blob area"),
+            }
         }
         if let Err(e) = self.kv.db().flush() {
             tracing::warn!("flushing the store on close failed: {e}");

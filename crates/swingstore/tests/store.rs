@@ -319,3 +319,21 @@ fn bytes_after_the_frame_are_corruption_on_every_load_path() {
     });
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn a_streaming_reader_that_failed_keeps_failing() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let saved = store.save_bytes(&content(3))?;
+    let path = dir.path().join("snapshots").join(format!("{}.lz4", saved.hash));
+    let mut bytes = fs::read(&path).expect("read");
+    bytes.push(0);
+    fs::write(&path, bytes).expect("write");
+    let mut reader = store.load(&saved.hash)?;
+    let mut out = Vec::new();
+    assert!(reader.read_to_end(&mut out).is_err());
+    let mut more = [0u8; 16];
+    assert!(reader.read(&mut more).is_err(), "a reader that reported corruption must not turn verified");
+    assert!(reader.read(&mut more).is_err());
+    Ok(())
+}
