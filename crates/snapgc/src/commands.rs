@@ -93,6 +93,16 @@ fn progress_callback(bar: &Option<ProgressBar>) -> Option<Progress> {
     }))
 }
 
+/// Runs `work` with a progress callback driving a bar (when `show`), then clears the bar.
+fn with_progress<T>(label: &'static str, show: bool, work: impl FnOnce(Option<Progress>) -> T) -> T {
+    let bar = if show { progress_bar(label) } else { None };
+    let result = work(progress_callback(&bar));
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    result
+}
+
 // ---------------------------------------------------------------------------------------------
 // import / export
 
@@ -271,21 +281,17 @@ fn kv_list(store: &SwingStore, prefix: &str, json: bool) -> Result<u8> {
 // gc
 
 fn gc(store: &SwingStore, args: &GcArgs, json: bool) -> Result<u8> {
-    let bar = progress_bar("sweeping");
-    let options = GcOptions {
-        grace: args.grace,
-        budget: args.budget,
-        dry_run: args.dry_run,
-        now: args.now,
-        // The library lists the blob area itself after an unclean shutdown; `--scan` forces it.
-        scan: args.scan,
-        progress: progress_callback(&bar),
-    };
-    let result = store.gc_with(&options);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let report = result?;
+    let report = with_progress("sweeping", true, |progress| {
+        store.gc_with(&GcOptions {
+            grace: args.grace,
+            budget: args.budget,
+            dry_run: args.dry_run,
+            now: args.now,
+            // The library lists the blob area itself after an unclean shutdown; `--scan` forces it.
+            scan: args.scan,
+            progress,
+        })
+    })?;
     if json {
         print_json(&report)?;
     } else {
@@ -373,12 +379,7 @@ fn stats(store: &SwingStore, json: bool) -> Result<u8> {
 }
 
 fn verify(store: &SwingStore, deep: bool, json: bool) -> Result<u8> {
-    let bar = if deep { progress_bar("verifying") } else { None };
-    let result = store.verify(deep, progress_callback(&bar));
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let report = result?;
+    let report = with_progress("verifying", deep, |progress| store.verify(deep, progress))?;
     if json {
         print_json(&report)?;
     } else {

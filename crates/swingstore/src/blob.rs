@@ -256,7 +256,7 @@ fn read_and_hash(
 }
 
 /// Reads until `buf` is full or the input ends; returns how much was read.
-fn read_full(input: &mut (dyn Read + Send), buf: &mut [u8]) -> io::Result<usize> {
+fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {
@@ -569,15 +569,7 @@ fn decode_generic(
         loop {
             let mut buf = recycled().unwrap_or_else(|| vec![0u8; CHUNK]);
             buf.resize(CHUNK, 0);
-            let mut filled = 0;
-            while filled < buf.len() {
-                match decoder.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(into_store_error(e, &hash)),
-                }
-            }
+            let filled = read_full(&mut decoder, &mut buf).map_err(|e| into_store_error(e, &hash))?;
             total += filled as u64;
             if total > cap {
                 return Err(corrupt(&hash, format!("at most {cap} bytes"), "more"));

@@ -7,18 +7,6 @@ use std::fs;
 use common::*;
 use swingstore::{Error, GcConfig, GcOptions, OpenOptions, SnapshotHash, SwingStore};
 
-fn gc_g(store: &SwingStore, grace: u64) -> swingstore::GcReport {
-    store.gc_with(&GcOptions { grace: Some(grace), ..GcOptions::default() }).expect("gc")
-}
-
-/// Commits an empty block and collects, `n` times.
-fn age(store: &SwingStore, n: u64, grace: u64) {
-    for _ in 0..n {
-        store.commit().expect("commit");
-        gc_g(store, grace);
-    }
-}
-
 #[test]
 fn same_hash_saved_twice_in_a_row_stays_live_agoric_5901() -> swingstore::Result<()> {
     let dir = temp_dir();

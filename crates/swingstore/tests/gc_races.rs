@@ -7,24 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use common::*;
+use swingstore::SwingStore;
 use swingstore::failpoint::{self, Action, points};
-use swingstore::{GcOptions, SwingStore};
 
 static TURN: Mutex<()> = Mutex::new(());
 
 fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn gc_g(store: &SwingStore, grace: u64) -> swingstore::GcReport {
-    store.gc_with(&GcOptions { grace: Some(grace), ..GcOptions::default() }).expect("gc")
-}
-
-fn age(store: &SwingStore, n: u64, grace: u64) {
-    for _ in 0..n {
-        store.commit().expect("commit");
-        gc_g(store, grace);
-    }
 }
 
 /// The window no outside test can reach: the sweep has decided to delete a blob, and before

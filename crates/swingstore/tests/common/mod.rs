@@ -77,3 +77,18 @@ pub fn blob_files(store: &SwingStore) -> Vec<String> {
 pub fn hashes_on_disk(store: &SwingStore) -> Vec<SnapshotHash> {
     blob_files(store).iter().filter_map(|n| swingstore::layout::parse_blob_file_name(n)).collect()
 }
+
+/// One collection with grace `grace` for this pass.
+pub fn gc_g(store: &SwingStore, grace: u64) -> swingstore::GcReport {
+    store
+        .gc_with(&swingstore::GcOptions { grace: Some(grace), ..swingstore::GcOptions::default() })
+        .expect("gc")
+}
+
+/// Commits an empty block and collects, `n` times.
+pub fn age(store: &SwingStore, n: u64, grace: u64) {
+    for _ in 0..n {
+        store.commit().expect("commit");
+        gc_g(store, grace);
+    }
+}
