@@ -321,13 +321,9 @@ impl KvStore {
         // never acts on a block that is not durable.
         self.epoch.store(epoch, Ordering::SeqCst);
         self.root_generation.store(root_generation, Ordering::SeqCst);
-        failpoint::hit(points::COMMIT_BEFORE_FLUSH).map_err(|e| Error::io(self.db_path_hint(), e))?;
+        failpoint::hit(points::COMMIT_BEFORE_FLUSH).map_err(|e| Error::io("kv", e))?;
         self.db.flush()?;
         Ok(epoch)
-    }
-
-    fn db_path_hint(&self) -> std::path::PathBuf {
-        std::path::PathBuf::from("kv")
     }
 
     /// Replaces the collector configuration and rebuilds the root index from the committed

@@ -12,6 +12,19 @@ use swingstore::failpoint::{self, Action, points};
 
 static TURN: Mutex<()> = Mutex::new(());
 
+/// Arms `point` to save `content(n)` from another thread (as a kernel's save would race the
+/// collector) each time the point is reached.
+fn save_from_another_thread_at(point: &'static str, store: &SwingStore, n: u64) {
+    let store = store.clone();
+    failpoint::set(
+        point,
+        Action::Call(Arc::new(move || {
+            let store = store.clone();
+            std::thread::spawn(move || store.save_bytes(&content(n)).expect("save")).join().expect("thread");
+        })),
+    );
+}
+
 fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -59,25 +72,9 @@ fn a_save_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
     let store = SwingStore::create(dir.path())?;
     let a = store.save_bytes(&content(3))?;
     store.commit()?;
-    {
-        let store = store.clone();
-        failpoint::set(
-            points::SWEEP_AFTER_UNLINK,
-            Action::Call(Arc::new(|| {})), // not this one
-        );
-        failpoint::set(
-            points::SWEEP_BEFORE_UNLINK,
-            Action::Call(Arc::new(move || {
-                let store = store.clone();
-                std::thread::spawn(move || store.save_bytes(&content(3)).expect("save"))
-                    .join()
-                    .expect("thread");
-            })),
-        );
-    }
+    save_from_another_thread_at(points::SWEEP_BEFORE_UNLINK, &store, 3);
     let report = gc_g(&store, 0);
     failpoint::clear(points::SWEEP_BEFORE_UNLINK);
-    failpoint::clear(points::SWEEP_AFTER_UNLINK);
     assert_eq!(report.swept, 0, "{report:?}");
     assert_eq!(store.load_bytes(&a.hash)?, content(3));
     Ok(())
@@ -94,18 +91,7 @@ fn a_save_racing_the_condemnation_keeps_its_protection() -> swingstore::Result<(
     age(&store, 3, 2);
     store.kv().delete("v1.lastSnapshot");
     store.commit()?;
-    {
-        let store = store.clone();
-        failpoint::set(
-            points::GC_BEFORE_CONDEMN,
-            Action::Call(Arc::new(move || {
-                let store = store.clone();
-                std::thread::spawn(move || store.save_bytes(&content(5)).expect("save"))
-                    .join()
-                    .expect("thread");
-            })),
-        );
-    }
+    save_from_another_thread_at(points::GC_BEFORE_CONDEMN, &store, 5);
     let report = gc_g(&store, 2);
     failpoint::clear(points::GC_BEFORE_CONDEMN);
     assert_eq!(report.kept_grace, 1, "decided on the record read before the save");
