@@ -1,9 +1,14 @@
 //! The library's one error type. Every variant is something a caller can act on.
+//!
+//! Each variant's message carries its whole cause, and no variant reports a `source()`: so an
+//! error prints as one line with each cause once, whether shown with `{}`, `{:#}` or by walking
+//! a chain (as anyhow does).
 
 use std::path::PathBuf;
 
 /// Errors of the swingStore and its collector.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Another process (or another handle in this one) holds the store.
     #[error(
@@ -40,12 +45,12 @@ pub enum Error {
     Config(String),
 
     /// A file-system error, with the path it concerns.
-    #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("I/O error on {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
 
-    /// An error from sled (the kv database).
-    #[error("kv database error: {0}")]
-    Db(#[from] sled::Error),
+    /// An error of the kv database (sled, behind this type so that it can be replaced).
+    #[error("kv database error: {cause}")]
+    Db { cause: Box<dyn std::error::Error + Send + Sync> },
 
     /// An earlier sync of this handle failed, so nothing it holds in memory can be trusted to
     /// be on disk: every write is refused until the store is reopened.
@@ -66,9 +71,16 @@ pub enum Error {
     WouldUnroot { count: usize, keys: Vec<String> },
 }
 
+#[doc(hidden)]
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Db { cause: Box::new(e) }
+    }
+}
+
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        Error::Io { path: path.into(), cause }
     }
 
     /// True for errors that mean "the thing is simply not there".

@@ -23,6 +23,8 @@ pub mod points {
     pub const SWEEP_AFTER_UNLINK: &str = "sweep.after_unlink";
     /// Every blob is decided; the new condemnations are not yet recorded.
     pub const GC_BEFORE_CONDEMN: &str = "gc.before_condemn";
+    /// A scanning pass verified an orphan (or found it corrupt) and has decided nothing yet.
+    pub const GC_AFTER_ORPHAN_VERIFY: &str = "gc.after_orphan_verify";
     /// Condemnations are recorded (not yet flushed) before the sweep starts.
     pub const GC_AFTER_CONDEMN: &str = "gc.after_condemn";
 }

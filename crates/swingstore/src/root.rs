@@ -92,8 +92,17 @@ struct RootValue {
 }
 
 /// Parses a root value and returns the snapshot it names. `key` is only used in the error.
+///
+/// Only a JSON object with a string `snapshotID` names a snapshot, as Agoric's
+/// `JSON.parse(v).snapshotID` reads it: an array (which serde's struct form would accept as a
+/// sequence) or any other JSON value is malformed, and so is a repeated `snapshotID`. Other
+/// fields are skipped without being parsed into memory.
 pub fn parse_root_value(key: &str, value: &[u8]) -> Result<SnapshotHash> {
-    let bad = |reason: String| Error::BadRoot { key: key.to_owned(), reason };
+    let bad = |reason: String| Error::BadRoot { key: crate::error::shorten(key), reason };
+    let first = value.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(bad("value is not a JSON object".into()));
+    }
     let parsed: RootValue =
         serde_json::from_slice(value).map_err(|e| bad(format!("value is not snapshot JSON: {e}")))?;
     SnapshotHash::parse(&parsed.snapshot_id).map_err(|e| bad(e.to_string()))
@@ -149,6 +158,10 @@ mod tests {
             format!(r#"{{"snapshotID":"{}"}}"#, h.to_hex().to_uppercase()),
             format!(r#"{{"snapshotID":"{}"}}"#, &h.to_hex()[1..]),
             r#"{"startPos":{"itemCount":1}}"#.to_owned(),
+            // serde's struct form accepts a sequence; Agoric's JSON.parse(v).snapshotID does not.
+            format!(r#"["{h}"]"#),
+            format!(r#"{{"snapshotID":["{h}"]}}"#),
+            format!(r#""{h}""#),
         ] {
             match parse_root_value("v9.lastSnapshot", bad.as_bytes()) {
                 Err(Error::BadRoot { key, .. }) => assert_eq!(key, "v9.lastSnapshot"),

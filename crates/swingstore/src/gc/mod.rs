@@ -138,6 +138,7 @@ impl SwingStore {
             leftovers::remove_temp_leftovers(&pass, &mut report)?;
             let listing = area::list_blob_area(self)?;
             leftovers::handle_strays(&pass, &listing, &mut report);
+            report.strays.sort();
             settled &= leftovers::handle_orphans(&pass, &listing, &mut known, &mut report)?;
             settled &= leftovers::check_live_present(&pass, Some(&listing), &mut report);
         } else {

@@ -255,7 +255,7 @@ fn open_sled(layout: &Layout) -> Result<sled::Db> {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(std::time::Duration::from_millis(250));
             }
-            Err(other) => return Err(Error::Db(other)),
+            Err(other) => return Err(other.into()),
         }
     }
     Err(Error::InUse { path: layout.root().to_owned() })
