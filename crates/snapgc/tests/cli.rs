@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
 use tempfile::TempDir;
 

@@ -138,7 +138,7 @@ fn a_failed_sync_poisons_the_handle_until_it_is_reopened() -> swingstore::Result
 
         let store = SwingStore::open(dir.path(), OpenOptions::default())?;
         let root = store.kv().get_committed("v1.lastSnapshot")?.expect("a root");
-        let named = swingstore::root::parse_root_value("v1.lastSnapshot", root.as_bytes())?;
+        let named = swingstore::parse_root_value("v1.lastSnapshot", root.as_bytes())?;
         let expected = if store.epoch() == 2 { b.hash } else { a.hash };
         assert_eq!(named, expected, "{}: epoch {}", step.name(), store.epoch());
         assert!(store.load_bytes(&named).is_ok(), "{}: the root's blob loads", step.name());

@@ -1,9 +1,11 @@
-//! Test hooks at the dangerous points of a save, a commit and a sweep.
+//! Test hooks at the dangerous points of a save, a commit, a sync and a sweep.
 //!
 //! With the `failpoints` feature a test (or a crash-test child process) can register an action
 //! for a named point: pause (run a closure, e.g. take a lease from another thread), crash (abort
-//! the process), or fail (return an injected I/O error). Without the feature every hook compiles
-//! to nothing.
+//! the process), or fail (return an injected I/O error); for every store of the process
+//! ([`set`]) or for one store directory ([`set_for`], so that tests in one binary run in
+//! parallel). Without the feature every hook compiles to nothing. Callers reach this module as
+//! `swingstore::failpoint` (hidden from the docs).
 
 /// The points, by name (documented in docs/CRASH-SAFETY.md).
 pub mod points {
@@ -31,9 +33,9 @@ pub mod points {
 
 #[cfg(feature = "failpoints")]
 mod imp {
-    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, OnceLock};
+    use std::sync::{Arc, Mutex};
 
     /// Fast path: no point has ever been set in this process.
     static ANY_SET: AtomicBool = AtomicBool::new(false);
@@ -43,44 +45,70 @@ mod imp {
     pub enum Action {
         /// Run a closure (pause, take a lease, count hits …).
         Call(Arc<dyn Fn() + Send + Sync>),
-        /// Abort the process on the spot, like a power cut for everything not yet fsynced.
+        /// Abort the process on the spot, like a kill at that instruction.
         Crash,
         /// Return an injected I/O error from the operation.
         Fail,
     }
 
-    fn registry() -> &'static Mutex<HashMap<&'static str, Action>> {
-        static REG: OnceLock<Mutex<HashMap<&'static str, Action>>> = OnceLock::new();
-        REG.get_or_init(Default::default)
+    /// (store directory or every store, point, action).
+    type Entry = (Option<PathBuf>, &'static str, Action);
+
+    static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    fn registry() -> std::sync::MutexGuard<'static, Vec<Entry>> {
+        REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sets the action for `point` (replacing any earlier one).
-    pub fn set(point: &'static str, action: Action) {
+    fn scope_of(store: &Path) -> PathBuf {
+        std::fs::canonicalize(store).unwrap_or_else(|_| store.to_owned())
+    }
+
+    fn insert(scope: Option<PathBuf>, point: &'static str, action: Action) {
         ANY_SET.store(true, Ordering::SeqCst);
-        if let Ok(mut reg) = registry().lock() {
-            reg.insert(point, action);
-        }
+        let mut reg = registry();
+        reg.retain(|(s, p, _)| !(*s == scope && *p == point));
+        reg.push((scope, point, action));
     }
 
-    /// Removes the action of one point.
+    /// Sets the action of `point` for every store of the process (replacing an earlier one).
+    pub fn set(point: &'static str, action: Action) {
+        insert(None, point, action);
+    }
+
+    /// Sets the action of `point` for the store at `store` only (an existing directory).
+    pub fn set_for(store: &Path, point: &'static str, action: Action) {
+        insert(Some(scope_of(store)), point, action);
+    }
+
+    /// Removes the process-wide action of one point.
     pub fn clear(point: &'static str) {
-        if let Ok(mut reg) = registry().lock() {
-            reg.remove(point);
-        }
+        registry().retain(|(s, p, _)| !(s.is_none() && *p == point));
+    }
+
+    /// Removes every action set for the store at `store`.
+    pub fn clear_for(store: &Path) {
+        let scope = Some(scope_of(store));
+        registry().retain(|(s, _, _)| *s != scope);
     }
 
     /// Removes every action.
     pub fn clear_all() {
-        if let Ok(mut reg) = registry().lock() {
-            reg.clear();
-        }
+        registry().clear();
     }
 
-    pub(crate) fn hit(point: &'static str) -> std::io::Result<()> {
+    /// Runs the action of `point` for the store whose canonical directory is `store`, if any
+    /// (a store-scoped one first).
+    pub(crate) fn hit(store: &Path, point: &'static str) -> std::io::Result<()> {
         if !ANY_SET.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let action = registry().lock().ok().and_then(|reg| reg.get(point).cloned());
+        let action = {
+            let reg = registry();
+            let scoped = reg.iter().find(|(s, p, _)| *p == point && s.as_deref() == Some(store));
+            let global = || reg.iter().find(|(s, p, _)| *p == point && s.is_none());
+            scoped.or_else(global).map(|(_, _, a)| a.clone())
+        };
         match action {
             None => Ok(()),
             Some(Action::Call(f)) => {
@@ -94,19 +122,13 @@ mod imp {
 }
 
 #[cfg(feature = "failpoints")]
-pub use imp::{Action, clear, clear_all, set};
-
-/// The store's durability steps (`--skip-sync NAME`; see docs/CRASH-SAFETY.md).
-pub use crate::durability::SyncStep;
-
-/// Every durability step, in the order a store meets them.
-pub const SYNC_STEPS: [SyncStep; 11] = SyncStep::ALL;
+pub use imp::{Action, clear, clear_all, clear_for, set, set_for};
 
 #[cfg(feature = "failpoints")]
 pub(crate) use imp::hit;
 
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
-pub(crate) fn hit(_point: &'static str) -> std::io::Result<()> {
+pub(crate) fn hit(_store: &std::path::Path, _point: &'static str) -> std::io::Result<()> {
     Ok(())
 }
