@@ -16,11 +16,13 @@ pub mod workload;
 use swingstore::failpoint::points;
 
 /// Every failpoint the library defines.
-pub const ALL_POINTS: [&str; 7] = [
+pub const ALL_POINTS: [&str; 9] = [
     points::SAVE_AFTER_WRITE,
     points::SAVE_AFTER_META,
     points::SAVE_BEFORE_DIR_SYNC,
     points::COMMIT_BEFORE_SYNC,
+    points::GC_AFTER_ORPHAN_VERIFY,
+    points::GC_BEFORE_CONDEMN,
     points::GC_AFTER_CONDEMN,
     points::SWEEP_BEFORE_UNLINK,
     points::SWEEP_AFTER_UNLINK,

@@ -122,6 +122,7 @@ point_tests! {
     crash_at_save_after_meta => points::SAVE_AFTER_META,
     crash_at_save_before_dir_sync => points::SAVE_BEFORE_DIR_SYNC,
     crash_at_commit_before_sync => points::COMMIT_BEFORE_SYNC,
+    crash_at_gc_before_condemn => points::GC_BEFORE_CONDEMN,
     crash_at_gc_after_condemn => points::GC_AFTER_CONDEMN,
     crash_at_sweep_before_unlink => points::SWEEP_BEFORE_UNLINK,
     crash_at_sweep_after_unlink => points::SWEEP_AFTER_UNLINK,

@@ -1,22 +1,20 @@
-//! Races at the collector's pause points. Failpoints are process-wide, so these tests live in
-//! their own binary and take turns.
+//! Races at the collector's pause points, and injected sync failures. Each test arms hooks for
+//! its own store directory only (`failpoint::set_for`), so they run in parallel with the rest.
 
-mod common;
-
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::*;
+use crate::common::*;
 use swingstore::SwingStore;
 use swingstore::failpoint::{self, Action, points};
-
-static TURN: Mutex<()> = Mutex::new(());
 
 /// Arms `point` to save `content(n)` from another thread (as a kernel's save would race the
 /// collector) each time the point is reached.
 fn save_from_another_thread_at(point: &'static str, store: &SwingStore, n: u64) {
+    let dir = store.path().to_owned();
     let store = store.clone();
-    failpoint::set(
+    failpoint::set_for(
+        &dir,
         point,
         Action::Call(Arc::new(move || {
             let store = store.clone();
@@ -25,15 +23,10 @@ fn save_from_another_thread_at(point: &'static str, store: &SwingStore, n: u64) 
     );
 }
 
-fn turn() -> MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The window no outside test can reach: the sweep has decided to delete a blob, and before
 /// it unlinks, another thread takes a lease on it. The re-check under the sweep lock must see it.
 #[test]
 fn a_lease_taken_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
-    let _turn = turn();
     let dir = temp_dir();
     let store = SwingStore::create(dir.path())?;
     let a = store.save_bytes(&content(1))?;
@@ -44,7 +37,8 @@ fn a_lease_taken_between_the_decision_and_the_unlink_wins() -> swingstore::Resul
         let store = store.clone();
         let taken = Arc::clone(&taken);
         let fired = Arc::clone(&fired);
-        failpoint::set(
+        failpoint::set_for(
+            dir.path(),
             points::SWEEP_BEFORE_UNLINK,
             Action::Call(Arc::new(move || {
                 // Another thread, as a page-in would be.
@@ -56,7 +50,7 @@ fn a_lease_taken_between_the_decision_and_the_unlink_wins() -> swingstore::Resul
         );
     }
     let report = gc_g(&store, 0);
-    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
+    failpoint::clear_for(dir.path());
     assert!(fired.load(Ordering::SeqCst), "the pause point was reached");
     assert_eq!((report.swept, report.kept_leased), (0, 1));
     assert_eq!(store.load_bytes(&a.hash)?, content(1));
@@ -67,14 +61,13 @@ fn a_lease_taken_between_the_decision_and_the_unlink_wins() -> swingstore::Resul
 
 #[test]
 fn a_save_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
-    let _turn = turn();
     let dir = temp_dir();
     let store = SwingStore::create(dir.path())?;
     let a = store.save_bytes(&content(3))?;
     store.commit()?;
     save_from_another_thread_at(points::SWEEP_BEFORE_UNLINK, &store, 3);
     let report = gc_g(&store, 0);
-    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
+    failpoint::clear_for(dir.path());
     assert_eq!(report.swept, 0, "{report:?}");
     assert_eq!(store.load_bytes(&a.hash)?, content(3));
     Ok(())
@@ -82,7 +75,6 @@ fn a_save_between_the_decision_and_the_unlink_wins() -> swingstore::Result<()> {
 
 #[test]
 fn a_save_racing_the_condemnation_keeps_its_protection() -> swingstore::Result<()> {
-    let _turn = turn();
     let dir = temp_dir();
     let store = SwingStore::create(dir.path())?;
     let a = store.save_bytes(&content(5))?;
@@ -93,7 +85,7 @@ fn a_save_racing_the_condemnation_keeps_its_protection() -> swingstore::Result<(
     store.commit()?;
     save_from_another_thread_at(points::GC_BEFORE_CONDEMN, &store, 5);
     let report = gc_g(&store, 2);
-    failpoint::clear(points::GC_BEFORE_CONDEMN);
+    failpoint::clear_for(dir.path());
     assert_eq!(report.kept_grace, 1, "decided on the record read before the save");
     let meta = store.blob_meta(&a.hash)?.expect("meta");
     assert_eq!(meta.saved_epoch, store.epoch() + 1, "the save's record was not overwritten");
@@ -108,9 +100,7 @@ fn a_save_racing_the_condemnation_keeps_its_protection() -> swingstore::Result<(
 fn a_failed_sync_poisons_the_handle_until_it_is_reopened() -> swingstore::Result<()> {
     use swingstore::failpoint::SyncStep;
     use swingstore::{Error, GcConfig, OpenOptions};
-    let _turn = turn();
     for step in [SyncStep::BlobFile, SyncStep::BlobDir, SyncStep::KvLog, SyncStep::KvBlobs] {
-        failpoint::clear_all();
         let dir = temp_dir();
         let store = SwingStore::create(dir.path())?;
         let a = store.save_bytes(&content(1))?;
@@ -121,9 +111,9 @@ fn a_failed_sync_poisons_the_handle_until_it_is_reopened() -> swingstore::Result
         set_root(&store, 1, &b.hash);
         // A value sled keeps in a file of its own (over ~128 KiB), so kv-blobs has work.
         store.kv().set("v1.vs.big", &"x".repeat(300_000));
-        failpoint::set(step.point(), Action::Fail);
+        failpoint::set_for(dir.path(), step.point(), Action::Fail);
         let failed = store.commit();
-        failpoint::clear_all();
+        failpoint::clear_for(dir.path());
         assert!(matches!(failed, Err(Error::Io { .. })), "{}: {failed:?}", step.name());
         assert_eq!(store.epoch(), 1, "{}: the epoch must not move on a failed commit", step.name());
         let poisoned = |r: &swingstore::Result<_>| matches!(r, Err(Error::Poisoned { .. }));
@@ -153,14 +143,12 @@ fn a_failed_sync_poisons_the_handle_until_it_is_reopened() -> swingstore::Result
 #[test]
 fn a_failed_sync_at_open_fails_the_open_not_the_store() -> swingstore::Result<()> {
     use swingstore::failpoint::SyncStep;
-    let _turn = turn();
-    failpoint::clear_all();
     let dir = temp_dir();
     drop(SwingStore::create(dir.path())?);
     for step in [SyncStep::KvDir, SyncStep::OpenMarker] {
-        failpoint::set(step.point(), Action::Fail);
+        failpoint::set_for(dir.path(), step.point(), Action::Fail);
         let opened = SwingStore::create(dir.path());
-        failpoint::clear_all();
+        failpoint::clear_for(dir.path());
         assert!(opened.is_err(), "{}: {opened:?}", step.name());
         let store = SwingStore::create(dir.path())?;
         store.commit()?;
@@ -173,8 +161,6 @@ fn a_failed_sync_at_open_fails_the_open_not_the_store() -> swingstore::Result<()
 /// file alone: the root that names it commits and loads.
 #[test]
 fn a_scanning_pass_never_quarantines_a_blob_a_save_just_published() -> swingstore::Result<()> {
-    let _turn = turn();
-    failpoint::clear_all();
     let dir = temp_dir();
     let store = SwingStore::create(dir.path())?;
     store.commit()?;
@@ -190,7 +176,7 @@ fn a_scanning_pass_never_quarantines_a_blob_a_save_just_published() -> swingstor
     // The kernel replays its block while the first pass scans.
     save_from_another_thread_at(points::GC_AFTER_ORPHAN_VERIFY, &store, 7);
     let report = store.gc_with(&swingstore::GcOptions { scan: true, ..Default::default() })?;
-    failpoint::clear(points::GC_AFTER_ORPHAN_VERIFY);
+    failpoint::clear_for(dir.path());
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     set_root(&store, 1, &hash);
     store.commit()?;
@@ -204,8 +190,6 @@ fn a_scanning_pass_never_quarantines_a_blob_a_save_just_published() -> swingstor
 /// is not staged yet), and a dedup save that returns during the pass keeps its blob.
 #[test]
 fn an_offline_pass_never_deletes_a_blob_saved_before_or_during_it() -> swingstore::Result<()> {
-    let _turn = turn();
-    failpoint::clear_all();
     let dir = temp_dir();
     let store = SwingStore::create(dir.path())?;
     let x = store.save_bytes(&content(3))?;
@@ -214,7 +198,7 @@ fn an_offline_pass_never_deletes_a_blob_saved_before_or_during_it() -> swingstor
     store.commit()?;
     save_from_another_thread_at(points::SWEEP_BEFORE_UNLINK, &store, 3);
     let report = store.gc_with(&now)?;
-    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
+    failpoint::clear_for(dir.path());
     assert_eq!(report.swept, 0, "{report:?}");
     set_root(&store, 1, &x.hash);
     store.commit()?;
@@ -226,8 +210,6 @@ fn an_offline_pass_never_deletes_a_blob_saved_before_or_during_it() -> swingstor
 /// is reopened in the same process (a kernel restart while a reader still holds it).
 #[test]
 fn a_lease_outlives_the_handle_it_was_taken_from() -> swingstore::Result<()> {
-    let _turn = turn();
-    failpoint::clear_all();
     let dir = temp_dir();
     let store = SwingStore::create(dir.path())?;
     let a = store.save_bytes(&content(5))?;

@@ -7,11 +7,9 @@
 //!
 //! `SNAPGC_MODEL_CASES` sets the number of cases (default 2500).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{content, temp_dir};
+use crate::common::{content, temp_dir};
 use proptest::prelude::*;
 use swingstore::{GcOptions, Lease, OpenOptions, SnapshotHash, SwingStore, format_root_value};
 
@@ -122,7 +120,7 @@ fn check(store: &SwingStore, model: &Model, leases: &[(u8, Lease)]) -> Result<()
     for &c in &model.saved_this_block {
         prop_assert!(store.contains(&hash_of(c)), "content {c}, saved in the open block, is gone");
     }
-    let on_disk: BTreeSet<SnapshotHash> = common::hashes_on_disk(store).into_iter().collect();
+    let on_disk: BTreeSet<SnapshotHash> = crate::common::hashes_on_disk(store).into_iter().collect();
     let expected: BTreeSet<SnapshotHash> = model.blobs.keys().copied().collect();
     prop_assert_eq!(on_disk, expected);
     Ok(())
@@ -239,7 +237,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         model.gc(grace, None, false, &BTreeSet::new());
         check(&store, &model, &leases)?;
     }
-    let on_disk: BTreeSet<SnapshotHash> = common::hashes_on_disk(&store).into_iter().collect();
+    let on_disk: BTreeSet<SnapshotHash> = crate::common::hashes_on_disk(&store).into_iter().collect();
     prop_assert_eq!(on_disk, model.live());
     let verify = store.verify(true, None).map_err(fail)?;
     prop_assert!(verify.ok, "{verify:?}");

@@ -1,10 +1,8 @@
 //! The collector: Agoric's regressions, fail-closed marking, grace, leases, budget, leftovers.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 use swingstore::{Error, GcConfig, GcOptions, OpenOptions, SnapshotHash, SwingStore};
 
 #[test]
@@ -282,6 +280,12 @@ fn skip_state_survives_a_clean_reopen_but_not_a_crash() -> swingstore::Result<()
     }
     let store = SwingStore::open(dir.path(), OpenOptions::default())?;
     assert!(gc_g(&store, 2).skipped, "the CLI's pass after a clean close is O(1)");
+    // A crash forgets it: the first pass after it lists the blob area.
+    store.close_as_if_crashed();
+    let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+    let report = gc_g(&store, 2);
+    assert!(!report.skipped, "the pass after a crash is a full one: {report:?}");
+    assert!(gc_g(&store, 2).skipped, "and the one after that is O(1) again");
     Ok(())
 }
 

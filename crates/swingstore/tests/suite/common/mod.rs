@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 
 use swingstore::{SnapshotHash, SwingStore, format_root_value};
 
+/// Says, visibly, that a test could not run its check here. libtest captures `eprintln!` of
+/// passing tests; a direct write to the process's stderr is not captured, so the line shows.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
 /// A temp dir on tmpfs when there is one (fsync is free there, so tests run fast), else /tmp.
 pub fn temp_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
@@ -37,7 +44,10 @@ pub fn fixture_heap() -> Vec<u8> {
 pub fn corpus_heaps() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/xsnap");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("note: {} absent; corpus heaps skipped", dir.display());
+        skip(
+            "corpus heaps",
+            &format!("{} absent; the tests that use them run on the fixture only", dir.display()),
+        );
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries

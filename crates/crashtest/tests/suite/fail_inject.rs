@@ -1,9 +1,7 @@
 //! `Action::Fail` at each failpoint, in process: the operation returns an error, nothing
 //! committed is lost, the operation can be retried, and collections clean up what it left.
 //!
-//! The failpoint registry is process-global, so these tests take a lock.
-
-use std::sync::Mutex;
+//! Each test arms hooks for its own store only (`failpoint::set_for`): they run in parallel.
 
 use anyhow::{Result, ensure};
 use crashtest::check::{Settle, check_clean, check_roots_load, committed_roots, settle};
@@ -11,11 +9,7 @@ use crashtest::scenario::{self, Hashes, Phase, final_roots, phase_of};
 use swingstore::failpoint::{self, Action, points};
 use swingstore::{OpenOptions, SwingStore};
 
-static REGISTRY: Mutex<()> = Mutex::new(());
-
 fn fail_at(point: &'static str, mode: Settle) -> Result<()> {
-    let _one_at_a_time = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    failpoint::clear_all();
     let dir = crashtest::scratch_dir()?;
     let path = dir.path().join("store");
     let store = SwingStore::create(&path)?;
@@ -23,7 +17,7 @@ fn fail_at(point: &'static str, mode: Settle) -> Result<()> {
     scenario::step_garbage(&store)?;
     let phase = phase_of(point);
 
-    failpoint::set(point, Action::Fail);
+    failpoint::set_for(&path, point, Action::Fail);
     let failed = match phase {
         Phase::Save => scenario::step_save(&store, &h).is_err(),
         Phase::Commit => {
@@ -36,7 +30,7 @@ fn fail_at(point: &'static str, mode: Settle) -> Result<()> {
             scenario::step_gc(&store).is_err()
         }
     };
-    failpoint::clear_all();
+    failpoint::clear_for(&path);
     ensure!(failed, "{point}: the operation should have returned the injected error");
     // A failed commit sync poisons the handle: everything is refused until a reopen, which
     // finds the block either committed or not (like a crash).
@@ -97,6 +91,7 @@ fail_tests! {
     fail_at_save_after_meta => points::SAVE_AFTER_META,
     fail_at_save_before_dir_sync => points::SAVE_BEFORE_DIR_SYNC,
     fail_at_commit_before_sync => points::COMMIT_BEFORE_SYNC,
+    fail_at_gc_before_condemn => points::GC_BEFORE_CONDEMN,
     fail_at_gc_after_condemn => points::GC_AFTER_CONDEMN,
     fail_at_sweep_before_unlink => points::SWEEP_BEFORE_UNLINK,
     fail_at_sweep_after_unlink => points::SWEEP_AFTER_UNLINK,
@@ -106,13 +101,11 @@ fail_tests! {
 /// of the same bytes afterwards must write the file (not trust the metadata).
 #[test]
 fn a_save_after_a_failed_save_of_the_same_bytes_writes_the_file() -> Result<()> {
-    let _one_at_a_time = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    failpoint::clear_all();
     let dir = crashtest::scratch_dir()?;
     let store = SwingStore::create(dir.path().join("store"))?;
-    failpoint::set(points::SAVE_AFTER_META, Action::Fail);
+    failpoint::set_for(store.path(), points::SAVE_AFTER_META, Action::Fail);
     ensure!(store.save_bytes(b"heap").is_err());
-    failpoint::clear_all();
+    failpoint::clear_for(store.path());
     ensure!(!store.contains(&swingstore::SnapshotHash::of(b"heap")));
     let info = store.save_bytes(b"heap")?;
     ensure!(!info.deduplicated && store.load_bytes(&info.hash)? == b"heap");
