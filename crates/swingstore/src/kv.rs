@@ -128,9 +128,12 @@ impl KvStore {
     }
 
     /// Makes everything sled has been given durable: its flush (`sync_file_range` on Linux,
-    /// which is not durability), then an fsync of its log. A failure poisons the handle.
+    /// which is not durability), its large-value files, then an fsync of its log. A failure
+    /// poisons the handle.
     pub(crate) fn sync_log(&self, step: SyncStep) -> Result<()> {
         self.db.flush().map_err(|e| self.durability.poison(e.into()))?;
+        // The large-value files first: the log names them, and must not be durable before.
+        self.sync_value_files()?;
         let path = self.kv_dir.join("db");
         self.durability.sync_file(step, &self.db_file, &path)
     }
@@ -294,7 +297,6 @@ impl KvStore {
         hooks::hit(self.durability.scope(), points::COMMIT_BEFORE_SYNC)
             .map_err(|e| self.durability.poison(Error::io("kv", e)))?;
         self.sync_log(SyncStep::KvLog)?;
-        self.sync_value_files()?;
         // Durable: only now does the rest of the store see the new epoch and roots.
         if roots_touched {
             self.roots.write().unwrap_or_else(|p| p.into_inner()).apply(staged.iter());

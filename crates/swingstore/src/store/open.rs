@@ -117,7 +117,7 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
         durability.sync_path(SyncStep::StoreCreate, &layout.marker_file())?;
         created_entries = true;
     }
-    for dir in [layout.kv_dir(), layout.blob_dir(), layout.temp_dir()] {
+    for dir in [layout.blob_dir(), layout.temp_dir()] {
         match fs::create_dir(&dir) {
             Ok(()) => created_entries = true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -128,23 +128,23 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
         durability.sync_path(SyncStep::StoreCreate, root)?;
     }
 
+    if needs_new_kv(&layout)? {
+        create_kv(&layout, &durability)?;
+    }
+    remove_dir_if_present(&layout.root().join(KV_STAGING))?;
     remove_unfinished_sled_snapshots(&layout.kv_dir())?;
+    // sled writes its large-value files without fsync: a killed process may have left some
+    // that the log it flushed already names. Sync them before sled's recovery (which fsyncs
+    // the log) can make that log durable.
+    sync_value_files_before_open(&layout, &durability)?;
     // We hold the store alone: every temp file of ours is a leftover of a dead process (and a
     // restarted process may get the same pid, hence the same temp names).
     let temps_removed = remove_temp_leftovers(&layout.temp_dir())?;
     if temps_removed > 0 {
         tracing::info!("removed {temps_removed} temp files left by an earlier process");
     }
-    let fresh_db = !layout.kv_dir().join("db").exists();
-    let db = open_sled(&layout)?;
+    let db = open_sled(&layout.kv_dir(), root)?;
     let db_path = layout.kv_dir().join("db");
-    if fresh_db {
-        for entry in fs::read_dir(layout.kv_dir()).at(&layout.kv_dir())? {
-            let entry = entry.at(&layout.kv_dir())?;
-            durability.sync_path(SyncStep::KvCreate, &entry.path())?;
-        }
-        durability.sync_path(SyncStep::KvCreate, &layout.kv_dir())?;
-    }
     // sled's recovery writes a snapshot file and removes the older ones without syncing kv/.
     durability.sync_path(SyncStep::KvDir, &layout.kv_dir())?;
     let db_file = File::open(&db_path).at(&db_path)?;
@@ -179,6 +179,77 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
             _lock_file: lock_file,
         }),
     })
+}
+
+/// Where a new sled database is built before it is renamed to `kv/`.
+const KV_STAGING: &str = "kv.new";
+
+/// Whether the store has no sled database yet: no `kv/`, or a `kv/` without sled's files (left
+/// by a crash of an older version while it created one: nothing was ever committed in it).
+fn needs_new_kv(layout: &Layout) -> Result<bool> {
+    let kv = layout.kv_dir();
+    if !kv.exists() {
+        return Ok(true);
+    }
+    let empty = !kv.join("db").exists() && !kv.join("conf").exists();
+    if empty {
+        fs::remove_dir_all(&kv).at(&kv)?;
+    }
+    Ok(empty)
+}
+
+/// Builds a new sled database in `kv.new/`, makes its files and their names durable, then
+/// renames it to `kv/` and syncs the store directory: a crash during creation leaves no
+/// half-written `kv/` (sled writes its `conf` file in two writes; a store whose `conf` is torn
+/// would never open again).
+fn create_kv(layout: &Layout, durability: &Durability) -> Result<()> {
+    let staging = layout.root().join(KV_STAGING);
+    remove_dir_if_present(&staging)?;
+    {
+        let db = open_sled(&staging, layout.root())?;
+        db.flush()?;
+    }
+    let mut dirs = vec![staging.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            if entry.file_type().at(&entry.path())?.is_dir() {
+                dirs.push(entry.path());
+            }
+            durability.sync_path(SyncStep::KvCreate, &entry.path())?;
+        }
+    }
+    durability.sync_path(SyncStep::KvCreate, &staging)?;
+    fs::rename(&staging, layout.kv_dir()).at(&layout.kv_dir())?;
+    durability.sync_path(SyncStep::KvCreate, layout.root())
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+/// fsyncs every file in `kv/blobs/` and the directory (see [`SyncStep::KvBlobs`]).
+fn sync_value_files_before_open(layout: &Layout, durability: &Durability) -> Result<()> {
+    let dir = layout.kv_dir().join("blobs");
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut any = false;
+    for entry in entries {
+        let entry = entry.at(&dir)?;
+        durability.sync_path(SyncStep::KvBlobs, &entry.path())?;
+        any = true;
+    }
+    if any {
+        durability.sync_path(SyncStep::KvBlobs, &dir)?;
+    }
+    Ok(())
 }
 
 /// What the marker file says (informational; its presence is what counts).
@@ -245,8 +316,8 @@ fn take_store_lock(lock_file: &File, lock_path: &Path, root: &Path) -> Result<()
 /// it names, and a flusher thread's failed fsync would only be logged). Test builds can give
 /// sled tiny log segments (`SWINGSTORE_SLED_SEGMENT_SIZE`, a power of two), so that short
 /// power-loss runs reach segment reuse and large-value files.
-fn sled_config(layout: &Layout) -> sled::Config {
-    let config = sled::Config::new().path(layout.kv_dir()).flush_every_ms(None);
+fn sled_config(dir: &Path) -> sled::Config {
+    let config = sled::Config::new().path(dir).flush_every_ms(None);
     #[cfg(feature = "failpoints")]
     if let Some(size) = std::env::var("SWINGSTORE_SLED_SEGMENT_SIZE").ok().and_then(|v| v.parse().ok()) {
         return config.segment_size(size);
@@ -258,12 +329,12 @@ fn sled_config(layout: &Layout) -> sled::Config {
 /// reports its own file lock taken, it is this process's previous handle whose background
 /// threads are finishing their shutdown (sled 0.34 releases the lock asynchronously): retry
 /// briefly.
-fn open_sled(layout: &Layout) -> Result<sled::Db> {
+fn open_sled(dir: &Path, root: &Path) -> Result<sled::Db> {
     // Up to about 10 s in all: sled's I/O threads finish quickly, but a loaded machine can
     // delay them.
     let mut delay = std::time::Duration::from_millis(2);
     for _ in 0..48 {
-        match sled_config(layout).open() {
+        match sled_config(dir).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
                 std::thread::sleep(delay);
@@ -272,7 +343,7 @@ fn open_sled(layout: &Layout) -> Result<sled::Db> {
             Err(other) => return Err(other.into()),
         }
     }
-    Err(Error::InUse { path: layout.root().to_owned() })
+    Err(Error::InUse { path: root.to_owned() })
 }
 
 /// Removes the temp files saves write (`save-*.tmp`) from the temp area; returns how many.
