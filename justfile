@@ -39,3 +39,29 @@ crash-test N="1000":
 # Fuzz each target for SECS seconds (nightly toolchain and `cargo install cargo-fuzz`).
 fuzz SECS="60":
     cd fuzz && for t in meta_decode root_value root_pattern blob_load; do mkdir -p corpus/$t && cargo +nightly fuzz run -O $t corpus/$t seeds/$t -- -max_total_time={{SECS}} -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 || exit 1; done
+
+# Power-loss cuts (crates/powerfs, a strict crash file system on FUSE): N cuts plain, then N
+# torn. Needs root and /dev/fuse (otherwise each run prints its skip line and passes).
+powerloss N="1000":
+    cargo run --release -p powerfs --bin powerloss -- --cuts {{N}}
+    cargo run --release -p powerfs --bin powerloss -- --cuts {{N}} --torn
+
+# Mutation check: each durability step switched off in turn must make CUTS cuts report
+# violations. Prints a table; fails if some step's removal goes unnoticed.
+powerloss-mutations CUTS="300":
+    #!/usr/bin/env bash
+    set -uo pipefail
+    cargo build --release -p powerfs --bin powerloss || exit 1
+    bin=${CARGO_TARGET_DIR:-target}/release/powerloss
+    missed=0
+    printf '%-16s %8s %11s %8s\n' step cuts violations verdict
+    for step in $("$bin" --list-syncs); do
+        out=$("$bin" --cuts {{CUTS}} --skip-sync "$step" --seed 1 | tail -n 1)
+        case "$out" in
+            "powerloss: skipped"*) echo "$out"; exit 0 ;;
+        esac
+        v=$(echo "$out" | sed -n 's/^powerloss: [0-9]* cuts, \([0-9]*\) violations$/\1/p')
+        if [ -n "$v" ] && [ "$v" -gt 0 ]; then verdict=caught; else verdict=MISSED; missed=$((missed + 1)); fi
+        printf '%-16s %8s %11s %8s\n' "$step" {{CUTS}} "${v:-?}" "$verdict"
+    done
+    [ "$missed" -eq 0 ]

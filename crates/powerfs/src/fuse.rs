@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::model::{Fs, FsError, FsResult, Ino, Kind, Node, Owner};
@@ -73,6 +73,7 @@ pub fn errno_name(e: FsError) -> &'static str {
         FsError::Invalid => "EINVAL",
         FsError::NotSupported => "ENOTSUP",
         FsError::NotPermitted => "EPERM",
+        FsError::NoSys => "ENOSYS",
         FsError::Frozen => "EIO (frozen)",
     }
 }
@@ -123,11 +124,6 @@ fn time(t: TimeOrNow) -> SystemTime {
 
 fn shown_attr(a: &FileAttr) -> String {
     format!("ok ino {} size {}", a.ino.0, a.size)
-}
-
-/// ENOSYS for an unsupported request (the kernel then stops sending it), EIO once frozen.
-fn unsupported(e: Errno) -> Errno {
-    if e == Errno::EIO { e } else { Errno::ENOSYS }
 }
 
 fn no_detail(_: &Fs) -> String {
@@ -252,15 +248,26 @@ impl Filesystem for PowerFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.call("unlink", |fs| fs.child_path(parent.0, name), no_detail, |fs| fs.unlink(parent.0, name), ok)
-        {
+        match self.call(
+            "unlink",
+            |fs| fs.child_path(parent.0, name),
+            no_detail,
+            |fs| fs.unlink(parent.0, name),
+            ok,
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.call("rmdir", |fs| fs.child_path(parent.0, name), no_detail, |fs| fs.rmdir(parent.0, name), ok) {
+        match self.call(
+            "rmdir",
+            |fs| fs.child_path(parent.0, name),
+            no_detail,
+            |fs| fs.rmdir(parent.0, name),
+            ok,
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -401,7 +408,14 @@ impl Filesystem for PowerFs {
         }
     }
 
-    fn flush(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         // close(2): makes nothing durable.
         match self.call("flush", |fs| fs.path(ino.0), no_detail, |fs| fs.node(ino.0).map(|_| ()), ok) {
             Ok(()) => reply.ok(),
@@ -485,7 +499,14 @@ impl Filesystem for PowerFs {
         }
     }
 
-    fn releasedir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
         match self.call("releasedir", |fs| fs.path(ino.0), no_detail, |_| Ok(()), ok) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -517,31 +538,30 @@ impl Filesystem for PowerFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        match self.call("setxattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NotSupported), ok) {
+        match self.call("setxattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NoSys), ok) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(unsupported(e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
-        match self.call("getxattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NotSupported), ok) {
+        match self.call("getxattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NoSys), ok) {
             Ok(()) => reply.error(Errno::ENODATA),
-            Err(e) => reply.error(unsupported(e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        match self.call("listxattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NotSupported), ok) {
+        match self.call("listxattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NoSys), ok) {
             Ok(()) => reply.size(0),
-            Err(e) => reply.error(unsupported(e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        match self.call("removexattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NotSupported), ok)
-        {
+        match self.call("removexattr", |fs| fs.path(ino.0), no_detail, |_| Err::<(), _>(FsError::NoSys), ok) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(unsupported(e)),
+            Err(e) => reply.error(e),
         }
     }
 

@@ -37,8 +37,11 @@ pub struct Mounted {
 pub fn mount(dir: &Path, image: Image) -> Result<Mounted, MountError> {
     let shared: Shared = Arc::new(Mutex::new(State::new(image.into_fs())));
     let mut config = fuser::Config::default();
-    config.mount_options =
-        vec![MountOption::FSName("powerfs".into()), MountOption::Subtype("powerfs".into()), MountOption::NoAtime];
+    config.mount_options = vec![
+        MountOption::FSName("powerfs".into()),
+        MountOption::Subtype("powerfs".into()),
+        MountOption::NoAtime,
+    ];
     config.n_threads = Some(1);
     let session = fuser::spawn_mount(PowerFs::new(Arc::clone(&shared)), dir, &config)
         .map_err(|source| MountError::Mount { path: dir.to_owned(), source })?;
@@ -99,7 +102,9 @@ impl Mounted {
         if !unmounted {
             match Command::new("umount").arg("-l").arg(&self.dir).output() {
                 Ok(out) if out.status.success() => unmounted = true,
-                Ok(out) => detail = format!("{detail}; umount -l: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                Ok(out) => {
+                    detail = format!("{detail}; umount -l: {}", String::from_utf8_lossy(&out.stderr).trim())
+                }
                 Err(e) => detail = format!("{detail}; running umount -l: {e}"),
             }
         }

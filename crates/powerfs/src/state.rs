@@ -83,7 +83,10 @@ impl State {
     pub fn freeze(&mut self, why: impl Into<String>) {
         if self.frozen.is_none() {
             let why = why.into();
-            self.log.note(format!("CUT ({why}) after {} requests: frozen, every later request is EIO", self.counted));
+            self.log.note(format!(
+                "CUT ({why}) after {} requests: frozen, every later request is EIO",
+                self.counted
+            ));
             self.frozen = Some(Frozen { why, at_request: self.counted });
         }
     }

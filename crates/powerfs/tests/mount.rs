@@ -77,8 +77,9 @@ fn a_crash_through_the_mount_keeps_exactly_what_was_synced() -> Result<(), Box<d
     assert!(!mnt.join("d/nameless").exists(), "a name that was never synced survived");
     assert_eq!(fs::read(mnt.join("d/empty"))?, b"", "unsynced data survived");
     assert_eq!(fs::read(mnt.join("d/gone"))?, b"x", "an unsynced unlink took effect");
-    let mut names: Vec<String> =
-        fs::read_dir(mnt.join("d"))?.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<_, _>>()?;
+    let mut names: Vec<String> = fs::read_dir(mnt.join("d"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
     names.sort();
     assert_eq!(names, ["empty", "gone", "synced"]);
     // The remounted file system works (live and durable start as the image).
