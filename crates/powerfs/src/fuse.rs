@@ -57,7 +57,9 @@ impl PowerFs {
             Ok(v) => show(v),
             Err(e) => errno_name(*e).to_owned(),
         };
-        st.end(op, path, detail, shown);
+        if st.end(op, path, detail, shown) {
+            return Err(Errno::EIO);
+        }
         result.map_err(|e| Errno::from_i32(e.errno()))
     }
 }

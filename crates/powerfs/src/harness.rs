@@ -151,6 +151,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
 /// (operation, path pattern, largest k): the requests pattern triggers count.
 const PATTERNS: &[(&str, &str, u64)] = &[
     ("fsync", "*/kv/*", 6),
+    ("fsync", "*/kv/db", 10),
     ("write", "*/kv/*", 40),
     ("fsync", "*/tmp/*", 10),
     ("write", "*/tmp/*", 30),
@@ -198,10 +199,10 @@ fn draw_trigger(rng: &mut Rng, cal: &Calibration) -> Trigger {
         let (op, pattern, most) = *rng.pick(PATTERNS);
         let nth = rng.range(1, most);
         let (op, pattern) = (op.to_owned(), pattern.to_owned());
-        if rng.chance(50) {
-            Trigger::Before { op, pattern, nth }
-        } else {
-            Trigger::After { op, pattern, nth }
+        match rng.below(4) {
+            0 | 1 => Trigger::Before { op, pattern, nth },
+            2 => Trigger::After { op, pattern, nth, ack: true },
+            _ => Trigger::After { op, pattern, nth, ack: false },
         }
     } else {
         Trigger::AfterExit

@@ -457,6 +457,7 @@ impl Fs {
             let dst_kind = self.node(dst)?.kind();
             match (src_kind, dst_kind) {
                 (Kind::Dir, Kind::Dir) if !self.dir_live(dst)?.is_empty() => return Err(FsError::NotEmpty),
+                (Kind::Dir, Kind::Dir) => {}
                 (Kind::Dir, _) => return Err(FsError::NotDir),
                 (_, Kind::Dir) => return Err(FsError::IsDir),
                 _ => {}

@@ -125,13 +125,18 @@ impl State {
         Ok(())
     }
 
-    /// Logs the request and fires an after-trigger.
-    pub fn end(&mut self, op: &'static str, path: String, detail: String, result: String) {
+    /// Logs the request and fires an after-trigger. Returns true when the request, which took
+    /// effect, must answer EIO all the same (an unacknowledged after-trigger).
+    pub fn end(&mut self, op: &'static str, path: String, detail: String, result: String) -> bool {
+        let fire = std::mem::take(&mut self.cut_after_this);
+        let unacknowledged = fire && matches!(self.trigger, Some(Trigger::After { ack: false, .. }));
+        let result = if unacknowledged { format!("{result}, answered EIO (unacknowledged)") } else { result };
         self.log.push(Record { seq: self.seq, op, path: path.clone(), detail, result });
-        if std::mem::take(&mut self.cut_after_this) {
+        if fire {
             let why = self.trigger.as_ref().map(ToString::to_string).unwrap_or_default();
             self.freeze(format!("{why}: {op} {path}"));
         }
+        unacknowledged
     }
 }
 
@@ -145,8 +150,13 @@ mod tests {
     fn request(st: &mut State, op: &'static str, path: &str) -> FsResult<()> {
         let r = st.begin(op, path);
         let result = if r.is_ok() { "ok".to_owned() } else { "EIO".to_owned() };
-        st.end(op, path.to_owned(), String::new(), result);
-        r
+        if st.end(op, path.to_owned(), String::new(), result) { Err(FsError::Frozen) } else { r }
+    }
+
+    impl State {
+        fn records_contain(&self, text: &str) -> bool {
+            self.log.records().any(|r| r.result.contains(text))
+        }
     }
 
     #[test]
@@ -164,10 +174,16 @@ mod tests {
     #[test]
     fn after_the_nth_match_the_request_succeeds_and_the_next_one_is_refused() {
         let mut st = State::new(Fs::new());
-        st.arm(Trigger::After { op: "rename".into(), pattern: "*/snapshots/*".into(), nth: 1 });
+        st.arm(Trigger::After { op: "rename".into(), pattern: "*/snapshots/*".into(), nth: 1, ack: true });
         assert_eq!(request(&mut st, "rename", "/s/snapshots/a.lz4"), Ok(()));
         assert!(st.frozen().is_some());
         assert_eq!(request(&mut st, "fsyncdir", "/s/snapshots"), Err(FsError::Frozen));
+        // Unacknowledged: the request is done but its caller hears EIO.
+        let mut st = State::new(Fs::new());
+        st.arm(Trigger::After { op: "fsync".into(), pattern: "*".into(), nth: 2, ack: false });
+        assert_eq!(request(&mut st, "fsync", "/f"), Ok(()));
+        assert_eq!(request(&mut st, "fsync", "/f"), Err(FsError::Frozen));
+        assert!(st.records_contain("answered EIO (unacknowledged)"));
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub enum Trigger {
     AtTime(Duration),
     /// Just before the `nth` request whose operation is `op` and whose path matches `pattern`.
     Before { op: String, pattern: String, nth: u64 },
-    /// Just after the `nth` such request took effect (its reply is the real one).
-    After { op: String, pattern: String, nth: u64 },
+    /// Just after the `nth` such request took effect. With `ack` its reply is the real one;
+    /// without, it answers EIO all the same (the device did the work, the power went before
+    /// the acknowledgement: a commit can be durable without its caller knowing).
+    After { op: String, pattern: String, nth: u64, ack: bool },
     /// After the child exits on its own (a crash after a clean close).
     AfterExit,
 }
@@ -37,7 +39,10 @@ impl fmt::Display for Trigger {
             Self::AtRequest(n) => write!(f, "before request {n}"),
             Self::AtTime(d) => write!(f, "at {} ms", d.as_millis()),
             Self::Before { op, pattern, nth } => write!(f, "before {op} #{nth} of {pattern}"),
-            Self::After { op, pattern, nth } => write!(f, "after {op} #{nth} of {pattern}"),
+            Self::After { op, pattern, nth, ack: true } => write!(f, "after {op} #{nth} of {pattern}"),
+            Self::After { op, pattern, nth, ack: false } => {
+                write!(f, "after {op} #{nth} of {pattern} (unacknowledged)")
+            }
             Self::AfterExit => write!(f, "after the child exited"),
         }
     }
@@ -95,7 +100,7 @@ mod tests {
         assert!(t.matches("fsync", "/s/kv/db"));
         assert!(!t.matches("write", "/s/kv/db"));
         assert!(!t.matches("fsync", "/s/tmp/x"));
-        let any = Trigger::After { op: "*".into(), pattern: "*/kv/*".into(), nth: 1 };
+        let any = Trigger::After { op: "*".into(), pattern: "*/kv/*".into(), nth: 1, ack: false };
         assert!(any.matches("rename", "/s/kv/snap.1"));
         assert!(!Trigger::AtRequest(3).matches("fsync", "/s/kv/db"));
         assert_eq!(t.to_string(), "before fsync #2 of */kv/*");

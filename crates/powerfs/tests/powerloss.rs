@@ -53,6 +53,7 @@ fn a_short_run_ends_with_the_summary_line_and_an_exit_code_that_matches_it() {
         assert!(out.status.success());
         return;
     }
+    eprintln!("{line}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("powerloss: seed 3 "), "{stdout}");
     let v = violations(&line, 12);
