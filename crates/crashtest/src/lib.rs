@@ -20,7 +20,7 @@ pub const ALL_POINTS: [&str; 7] = [
     points::SAVE_AFTER_WRITE,
     points::SAVE_AFTER_META,
     points::SAVE_BEFORE_DIR_SYNC,
-    points::COMMIT_BEFORE_FLUSH,
+    points::COMMIT_BEFORE_SYNC,
     points::GC_AFTER_CONDEMN,
     points::SWEEP_BEFORE_UNLINK,
     points::SWEEP_AFTER_UNLINK,

@@ -25,7 +25,7 @@ pub enum Phase {
 pub fn phase_of(point: &str) -> Phase {
     match point {
         points::SAVE_AFTER_WRITE | points::SAVE_AFTER_META | points::SAVE_BEFORE_DIR_SYNC => Phase::Save,
-        points::COMMIT_BEFORE_FLUSH => Phase::Commit,
+        points::COMMIT_BEFORE_SYNC => Phase::Commit,
         _ => Phase::Gc,
     }
 }

@@ -78,7 +78,7 @@ fn crash_at(point: &'static str, mode: Settle) -> Result<()> {
         points::SAVE_BEFORE_DIR_SYNC => {
             ensure!(temps == 0 && a2_file, "{point}: temps {temps}, A2 {a2_file}")
         }
-        points::COMMIT_BEFORE_FLUSH | points::GC_AFTER_CONDEMN | points::SWEEP_BEFORE_UNLINK => {
+        points::COMMIT_BEFORE_SYNC | points::GC_AFTER_CONDEMN | points::SWEEP_BEFORE_UNLINK => {
             ensure!(a2_file && g1_file, "{point}: A2 {a2_file}, G1 {g1_file}")
         }
         points::SWEEP_AFTER_UNLINK => ensure!(a2_file && !g1_file, "{point}: A2 {a2_file}, G1 {g1_file}"),
@@ -121,7 +121,7 @@ point_tests! {
     crash_at_save_after_write => points::SAVE_AFTER_WRITE,
     crash_at_save_after_meta => points::SAVE_AFTER_META,
     crash_at_save_before_dir_sync => points::SAVE_BEFORE_DIR_SYNC,
-    crash_at_commit_before_flush => points::COMMIT_BEFORE_FLUSH,
+    crash_at_commit_before_sync => points::COMMIT_BEFORE_SYNC,
     crash_at_gc_after_condemn => points::GC_AFTER_CONDEMN,
     crash_at_sweep_before_unlink => points::SWEEP_BEFORE_UNLINK,
     crash_at_sweep_after_unlink => points::SWEEP_AFTER_UNLINK,

@@ -151,8 +151,13 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "N")]
         grace: Option<u64>,
         /// Root key pattern (repeat for several; replaces the whole list). `*` matches one or
-        /// more characters other than '.'.
+        /// more characters other than '.'. Refused (exit 2) if a committed root key would stop
+        /// being a root, unless --force.
         #[arg(long = "root-pattern", value_name = "P", num_args = 1..)]
         root_patterns: Vec<String>,
+        /// Apply a pattern change even though it un-roots committed keys (their snapshots then
+        /// age out like any garbage).
+        #[arg(long)]
+        force: bool,
     },
 }

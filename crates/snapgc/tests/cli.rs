@@ -234,7 +234,7 @@ fn add_leftovers(store: &Path) -> String {
     std::io::Write::write_all(&mut enc, &orphan_bytes).unwrap();
     fs::write(blob_path(store, &orphan), enc.finish().unwrap()).unwrap();
     fs::write(store.join("snapshots").join("junk.txt"), b"not a blob").unwrap();
-    fs::write(store.join("tmp").join("leftover.tmp"), b"half a save").unwrap();
+    fs::write(store.join("tmp").join("save-1-1.tmp"), b"half a save").unwrap();
     orphan
 }
 
@@ -372,7 +372,13 @@ fn now_leaves_only_live_blobs() {
     let doc = run.json();
     assert_eq!(doc["dry_run"], false);
     assert_eq!(doc["swept"], 3, "B, C and the orphan: {doc}");
-    assert_eq!(listing(&store.join("snapshots")).into_keys().collect::<Vec<_>>(), vec![format!("{a}.lz4")]);
+    // junk.txt is not a name the store writes: reported, never removed.
+    assert_eq!(
+        listing(&store.join("snapshots")).into_keys().collect::<Vec<_>>(),
+        vec![format!("{a}.lz4"), "junk.txt".to_owned()]
+    );
+    assert_eq!(strings(&doc["strays"]), vec!["junk.txt"]);
+    fs::remove_file(store.join("snapshots").join("junk.txt")).unwrap();
     assert!(listing(&store.join("tmp")).is_empty());
     let ls = snapgc(&store, &["ls", "--json"]).expect(0).json();
     assert_eq!(hashes_of(&ls), vec![a.clone()]);

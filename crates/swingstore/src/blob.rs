@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::SnapshotHash;
-use crate::layout::TEMP_PREFIX;
+use crate::layout::{TEMP_PREFIX, TEMP_SUFFIX};
 
 /// Raw bytes per LZ4 block written (the frame's block maximum size, 256 KiB).
 const BLOCK: usize = 256 << 10;
@@ -68,7 +68,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A fresh temp file name, unique in this process (the store is held by one process).
 pub(crate) fn temp_name() -> String {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id())
+    format!("{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}", std::process::id())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -132,13 +132,13 @@ fn return_slots(slots: Vec<Slot>) {
     pool.extend(slots.into_iter().take(room));
 }
 
-/// Streams `input` into the temp file `dir/name` as an LZ4 frame, hashing it on the way, then
-/// fsyncs. The caller removes the file on error.
+/// Streams `input` into the temp file `dir/name` as an LZ4 frame, hashing it on the way. No
+/// fsync: the commit of the block makes every blob it saved durable at once. The caller
+/// removes the file on error.
 pub(crate) fn write_temp(dir: &Path, name: String, input: &mut (dyn Read + Send)) -> Result<TempBlob> {
     let path = dir.join(&name);
     let mut file = OpenOptions::new().write(true).create_new(true).open(&path).at(&path)?;
     let (digest, raw_bytes, stored_bytes) = compress_stream(input, &mut file, &path)?;
-    file.sync_all().at(&path)?;
     Ok(TempBlob { path, name, hash: SnapshotHash::from_bytes(digest), raw_bytes, stored_bytes })
 }
 
@@ -271,22 +271,6 @@ fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> io::Result<usiz
 
 fn corrupt(hash: &SnapshotHash, expected: impl Into<String>, actual: impl Into<String>) -> Error {
     Error::Corrupt { hash: hash.to_hex(), expected: expected.into(), actual: actual.into() }
-}
-
-/// Opens a blob file for reading; a missing file is `NotFound`, a non-file is `Corrupt`.
-pub(crate) fn open_blob(path: &Path, hash: &SnapshotHash) -> Result<File> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::NotFound { hash: hash.to_hex() });
-        }
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let meta = file.metadata().at(path)?;
-    if !meta.is_file() {
-        return Err(corrupt(hash, "a regular file", "something else (a directory?)"));
-    }
-    Ok(file)
 }
 
 /// A streaming reader of a blob's raw bytes that verifies length and sha256 at the end.
@@ -584,11 +568,6 @@ fn decode_generic(
             out.write_all(&buf[..filled]).map_err(|e| Error::io("<output>", e))?;
         }
     })
-}
-
-/// fsyncs a directory, so that a rename or unlink in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
 #[cfg(test)]

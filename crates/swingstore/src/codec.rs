@@ -21,6 +21,17 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// `Ok` if a record encoded as `bytes` is small enough for [`decode`] to read it back.
+pub fn check_fits(bytes: &[u8], what: &str) -> Result<()> {
+    let body = bytes.len().saturating_sub(1);
+    if body > DECODE_LIMIT {
+        return Err(Error::Config(format!(
+            "the {what} would be a record of {body} bytes; at most {DECODE_LIMIT} can be read back"
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes a record written by [`encode`]; `what` names the record in errors.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     let err = |reason: String| Error::Codec { what: what.to_owned(), reason };

@@ -46,6 +46,24 @@ pub enum Error {
     /// An error from sled (the kv database).
     #[error("kv database error: {0}")]
     Db(#[from] sled::Error),
+
+    /// An earlier sync of this handle failed, so nothing it holds in memory can be trusted to
+    /// be on disk: every write is refused until the store is reopened.
+    #[error("the store refuses writes after a failed sync ({reason}); reopen it")]
+    Poisoned { reason: String },
+
+    /// `commit()` refused: a staged root names a snapshot that is not in the store (a
+    /// committed root always names a present blob). The block stays staged.
+    #[error("root {key} names snapshot {hash}, which is not in the store; nothing committed")]
+    DanglingRoot { key: String, hash: String },
+
+    /// `set_config` refused: the new root patterns would stop committed keys from being
+    /// roots, and the collector would then delete the snapshots they name.
+    #[error(
+        "the new root patterns would un-root {count} committed root key(s) ({}): their snapshots would be collected; force it to proceed",
+        keys.join(", ")
+    )]
+    WouldUnroot { count: usize, keys: Vec<String> },
 }
 
 impl Error {
@@ -71,4 +89,17 @@ impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &std::path::Path) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
     }
+}
+
+/// Longest key or name quoted whole in an error message.
+const QUOTE_LIMIT: usize = 120;
+
+/// `text`, or its first [`QUOTE_LIMIT`] characters and its length when it is longer (a 1 MB
+/// key must not become a 1 MB error line).
+pub(crate) fn shorten(text: &str) -> String {
+    if text.len() <= QUOTE_LIMIT {
+        return text.to_owned();
+    }
+    let cut = (0..=QUOTE_LIMIT).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} bytes)", &text[..cut], text.len())
 }

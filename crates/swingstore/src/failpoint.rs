@@ -7,14 +7,16 @@
 
 /// The points, by name (documented in docs/CRASH-SAFETY.md).
 pub mod points {
-    /// A save's temp file is written and fsynced; its metadata is not yet recorded.
+    /// A save's temp file is written (not fsynced); its metadata is not yet recorded.
     pub const SAVE_AFTER_WRITE: &str = "save.after_write";
     /// Metadata is recorded; the temp file is not yet renamed into place.
     pub const SAVE_AFTER_META: &str = "save.after_meta";
-    /// The blob is renamed into place; the directory is not yet fsynced (the next commit does it).
+    /// The blob is renamed into place; neither it nor the directory is fsynced yet (the next
+    /// commit does both).
     pub const SAVE_BEFORE_DIR_SYNC: &str = "save.before_dir_sync";
-    /// A commit's batch is applied in sled but not yet flushed.
-    pub const COMMIT_BEFORE_FLUSH: &str = "commit.before_flush";
+    /// A commit's batch is applied in sled but not yet flushed and synced (an injected
+    /// failure here poisons the handle, like a failed sync).
+    pub const COMMIT_BEFORE_SYNC: &str = "commit.before_sync";
     /// The sweep decided to delete a blob (it is condemned and due); not yet unlinked.
     pub const SWEEP_BEFORE_UNLINK: &str = "sweep.before_unlink";
     /// The blob file is unlinked; its metadata is not yet removed.
@@ -91,6 +93,12 @@ mod imp {
 
 #[cfg(feature = "failpoints")]
 pub use imp::{Action, clear, clear_all, set};
+
+/// The store's durability steps (`--skip-sync NAME`; see docs/CRASH-SAFETY.md).
+pub use crate::durability::SyncStep;
+
+/// Every durability step, in the order a store meets them.
+pub const SYNC_STEPS: [SyncStep; 11] = SyncStep::ALL;
 
 #[cfg(feature = "failpoints")]
 pub(crate) use imp::hit;

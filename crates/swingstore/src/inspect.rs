@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::gc::Progress;
+use crate::gc::area::{known_blobs, list_blob_area};
 use crate::gc::mark::scan_roots;
 use crate::gc::policy::{Decision, decide};
-use crate::gc::sweep::{known_blobs, list_blob_area};
 use crate::hash::SnapshotHash;
 use crate::store::SwingStore;
 

@@ -10,16 +10,20 @@
 //! pattern), `m/<hex>` blob metadata, `s/<name>` store state.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::ops::Bound;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::codec;
+use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, Result};
 use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
 use crate::meta::GcConfig;
 use crate::root::{RootPatterns, parse_root_value};
+use crate::store::ConfigChange;
 
 pub(crate) const KV_PREFIX: &[u8] = b"k/";
 pub(crate) const ROOT_PREFIX: &[u8] = b"r/";
@@ -36,6 +40,11 @@ pub(crate) fn prefixed(prefix: &[u8], key: &[u8]) -> Vec<u8> {
     out.extend_from_slice(prefix);
     out.extend_from_slice(key);
     out
+}
+
+/// `m/<hex>`: the metadata record of a blob.
+pub(crate) fn meta_key(hash: &SnapshotHash) -> Vec<u8> {
+    prefixed(META_PREFIX, hash.to_hex().as_bytes())
 }
 
 pub(crate) fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
@@ -57,7 +66,7 @@ fn utf8(bytes: &[u8], what: &str) -> Result<String> {
 }
 
 /// Writes staged in the open block: `Some(value)` is a set, `None` a delete.
-type Staged = BTreeMap<String, Option<String>>;
+pub(crate) type Staged = BTreeMap<String, Option<String>>;
 
 /// The block-staged kv store.
 pub struct KvStore {
@@ -72,8 +81,23 @@ pub struct KvStore {
     /// Held by `commit` and by a whole collection, so a pass sees one committed state.
     commit_lock: Mutex<()>,
     /// The committed root index (`r/`), parsed: loaded from sled at open and updated by every
-    /// commit right after its batch is applied, so a mark walks memory, not the kv tree.
+    /// commit once its batch is durable, so a mark walks memory, not the kv tree.
     roots: RwLock<RootIndex>,
+    /// sled's log file, kept open to fsync it (sled's own `flush()` does not).
+    db_file: File,
+    kv_dir: PathBuf,
+    durability: Arc<Durability>,
+    /// Names in `kv/blobs/` known durable.
+    value_files: Mutex<std::collections::HashSet<std::ffi::OsString>>,
+}
+
+impl std::fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvStore")
+            .field("epoch", &self.committed_epoch())
+            .field("staged", &self.staged_len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Committed root key -> the snapshot its value names, or why it does not parse.
@@ -110,7 +134,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl KvStore {
     /// Wraps an open sled database, creating the state records of a new store.
-    pub(crate) fn open(db: sled::Db) -> Result<Self> {
+    pub(crate) fn open(
+        db: sled::Db,
+        db_file: File,
+        kv_dir: PathBuf,
+        durability: Arc<Durability>,
+    ) -> Result<Self> {
         let config = match db.get(CONFIG_KEY)? {
             Some(bytes) => codec::decode::<GcConfig>(&bytes, "gc config")?,
             None => {
@@ -130,7 +159,48 @@ impl KvStore {
             patterns: RwLock::new(patterns),
             config: RwLock::new(config),
             commit_lock: Mutex::new(()),
+            db_file,
+            kv_dir,
+            durability,
+            value_files: Mutex::new(Default::default()),
         })
+    }
+
+    /// fsyncs the large-value files sled wrote since the last call (it writes them without
+    /// fsync, and their log entries may already be durable), then `kv/blobs/`. Also drops the
+    /// names sled removed since. Called by every commit and at open.
+    pub(crate) fn sync_value_files(&self) -> Result<()> {
+        let dir = self.kv_dir.join("blobs");
+        let mut known = lock(&self.value_files);
+        let mut present = std::collections::HashSet::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.durability.poison(Error::io(&dir, e))),
+        };
+        let mut new = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| self.durability.poison(Error::io(&dir, e)))?;
+            let name = entry.file_name();
+            if !known.contains(&name) {
+                self.durability.sync_path(SyncStep::KvBlobs, &entry.path())?;
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            self.durability.sync_path(SyncStep::KvBlobs, &dir)?;
+        }
+        *known = present;
+        Ok(())
+    }
+
+    /// Makes everything sled has been given durable: its flush (`sync_file_range` on Linux,
+    /// which is not durability), then an fsync of its log. A failure poisons the handle.
+    pub(crate) fn sync_log(&self, step: SyncStep) -> Result<()> {
+        self.db.flush().map_err(|e| self.durability.poison(e.into()))?;
+        let path = self.kv_dir.join("db");
+        self.durability.sync_file(step, &self.db_file, &path)
     }
 
     pub(crate) fn db(&self) -> &sled::Db {
@@ -151,11 +221,6 @@ impl KvStore {
             Some(v) => Ok(Some(utf8(&v, key)?)),
             None => Ok(None),
         }
-    }
-
-    /// Whether `key` has a value (open block included).
-    pub fn has(&self, key: &str) -> Result<bool> {
-        Ok(self.get(key)?.is_some())
     }
 
     /// Stages `key = value` in the open block.
@@ -270,14 +335,15 @@ impl KvStore {
     }
 
     /// Applies the open block atomically and durably, advancing the epoch. Returns the new epoch.
-    /// Only through [`SwingStore::commit`](crate::SwingStore::commit), which first makes the
-    /// block's new blob names durable.
-    pub(crate) fn commit(&self, before_apply: impl FnOnce() -> Result<()>) -> Result<u64> {
+    /// Only through [`SwingStore::commit`](crate::SwingStore::commit), whose `before_apply`
+    /// checks the staged roots and makes the block's blobs durable with the block closed to
+    /// new writes. An error before the batch leaves the block staged; a failure of the batch
+    /// or of its sync poisons the handle, and neither the epoch nor the root index moves.
+    pub(crate) fn commit(&self, before_apply: impl FnOnce(&Staged) -> Result<()>) -> Result<u64> {
+        self.durability.check()?;
         let _commit = self.commit_guard();
-        // The block stays visible to readers until sled has it; it is kept if the apply fails.
         let mut staged = lock(&self.staged);
-        // With the block closed to new writes: whatever its roots name is made durable first.
-        before_apply()?;
+        before_apply(&staged)?;
         let mut batch = sled::Batch::default();
         let mut roots_touched = false;
         for (key, value) in staged.iter() {
@@ -304,7 +370,11 @@ impl KvStore {
         let root_generation = self.root_generation() + u64::from(roots_touched);
         batch.insert(EPOCH_KEY, &epoch.to_be_bytes());
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch).map_err(|e| self.durability.poison(e.into()))?;
+        failpoint::hit(points::COMMIT_BEFORE_SYNC).map_err(|e| self.durability.poison(Error::io("kv", e)))?;
+        self.sync_log(SyncStep::KvLog)?;
+        self.sync_value_files()?;
+        // Durable: only now does the rest of the store see the new epoch and roots.
         if roots_touched {
             let mut index = self.roots.write().unwrap_or_else(|p| p.into_inner());
             for (key, value) in staged.iter().filter(|(key, _)| self.is_root(key)) {
@@ -315,29 +385,35 @@ impl KvStore {
             }
         }
         staged.clear();
-        drop(staged);
-        // From here the block is visible in sled's memory; it is durable once flushed. If the
-        // flush fails the caller gets the error; the collector flushes before it marks, so it
-        // never acts on a block that is not durable.
         self.epoch.store(epoch, Ordering::SeqCst);
         self.root_generation.store(root_generation, Ordering::SeqCst);
-        failpoint::hit(points::COMMIT_BEFORE_FLUSH).map_err(|e| Error::io("kv", e))?;
-        self.db.flush()?;
         Ok(epoch)
     }
 
     /// Replaces the collector configuration and rebuilds the root index from the committed
-    /// keys, in one durable batch. The open block must be empty.
-    pub fn set_config(&self, config: GcConfig) -> Result<()> {
+    /// keys, in one durable batch. The open block must be empty. Without `force`, refuses a
+    /// change that would stop a committed root key from being a root.
+    pub(crate) fn set_config(&self, config: GcConfig, force: bool) -> Result<ConfigChange> {
+        config.validate()?;
         let patterns = RootPatterns::new(&config.root_patterns)?;
+        self.durability.check()?;
         let _commit = self.commit_guard();
         if !lock(&self.staged).is_empty() {
             return Err(Error::Config(
                 "commit or abort the open block before changing the configuration".into(),
             ));
         }
+        let unrooted: Vec<String> = {
+            let index = self.roots.read().unwrap_or_else(|p| p.into_inner());
+            index.keys().filter(|key| !patterns.is_root(key)).cloned().collect()
+        };
+        if !unrooted.is_empty() && !force {
+            let keys = unrooted.iter().take(5).map(|k| crate::error::shorten(k)).collect();
+            return Err(Error::WouldUnroot { count: unrooted.len(), keys });
+        }
         let mut batch = sled::Batch::default();
         let mut new_index = RootIndex::new();
+        let mut rooted = Vec::new();
         for item in self.db.scan_prefix(ROOT_PREFIX) {
             let (k, _) = item?;
             batch.remove(k);
@@ -346,6 +422,9 @@ impl KvStore {
             let (k, v) = item?;
             let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
             if patterns.is_root(&key) {
+                if !self.is_root(&key) {
+                    rooted.push(key.clone());
+                }
                 new_index.insert(key.clone(), parse_root(&key, &v));
                 batch.insert(prefixed(ROOT_PREFIX, key.as_bytes()), v);
             }
@@ -354,9 +433,9 @@ impl KvStore {
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         batch.insert(CONFIG_KEY, codec::encode(&config)?);
         batch.remove(GC_STATE_KEY);
-        self.db.apply_batch(batch)?;
-        // Applied in sled's memory (and on its way to disk): from now on commits must index
-        // with the new patterns, even if the flush below fails.
+        self.db.apply_batch(batch).map_err(|e| self.durability.poison(e.into()))?;
+        self.sync_log(SyncStep::Config)?;
+        let old = self.config();
         *self.roots.write().unwrap_or_else(|p| p.into_inner()) = new_index;
         self.root_generation.store(root_generation, Ordering::SeqCst);
         match self.patterns.write() {
@@ -364,11 +443,10 @@ impl KvStore {
             Err(poisoned) => *poisoned.into_inner() = patterns,
         }
         match self.config.write() {
-            Ok(mut c) => *c = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
+            Ok(mut c) => *c = config.clone(),
+            Err(poisoned) => *poisoned.into_inner() = config.clone(),
         }
-        self.db.flush()?;
-        Ok(())
+        Ok(ConfigChange { old, new: config, unrooted, rooted })
     }
 
     /// Visits every committed root in key order, with the snapshot it names or why its value
@@ -397,7 +475,9 @@ mod tests {
     #[test]
     fn the_root_mirror_always_equals_the_index_in_sled() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
-        let kv = KvStore::open(sled::Config::new().path(dir.path()).open()?)?;
+        let db = sled::Config::new().path(dir.path()).open()?;
+        let db_file = File::open(dir.path().join("db")).map_err(|e| Error::io("db", e))?;
+        let kv = KvStore::open(db, db_file, dir.path().to_owned(), Arc::new(Durability::new()?))?;
         let h = |n: u8| SnapshotHash::of(&[n]);
         let value = |n: u8| crate::root::format_root_value(&h(n), 0);
         for round in 0..20u8 {
@@ -412,13 +492,13 @@ mod tests {
             if round % 4 == 0 {
                 kv.abort();
             }
-            kv.commit(|| Ok(()))?;
+            kv.commit(|_| Ok(()))?;
             assert_eq!(mirror(&kv), load_root_index(kv.db())?, "round {round}");
         }
-        kv.set_config(GcConfig {
-            root_patterns: vec!["v*.lastSnapshot".into(), "v*.vs.x".into()],
-            grace: 2,
-        })?;
+        kv.set_config(
+            GcConfig { root_patterns: vec!["v*.lastSnapshot".into(), "v*.vs.x".into()], grace: 2 },
+            false,
+        )?;
         let index = load_root_index(kv.db())?;
         assert_eq!(mirror(&kv), index);
         assert!(index.contains_key("v0.vs.x"), "re-indexed under the new patterns");

@@ -1,6 +1,7 @@
 //! Where things live inside a store directory (see docs/format.md).
 //!
 //! ```text
+//! <store>/SNAPGC-STORE          marker: this directory is a snapgc store
 //! <store>/LOCK                  exclusive lock held while a process has the store open
 //! <store>/kv/                   the sled database (kv data, root index, blob metadata, gc state)
 //! <store>/snapshots/<hash>.lz4  one blob per snapshot: a standard LZ4 frame of the raw heap
@@ -13,8 +14,13 @@ use crate::hash::SnapshotHash;
 
 /// File name suffix of blob files.
 pub const BLOB_SUFFIX: &str = ".lz4";
-/// Prefix of the temp files a save writes.
+/// Prefix and suffix of the temp files a save writes (`save-<pid>-<n>.tmp`).
 pub const TEMP_PREFIX: &str = "save-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+/// Name of the marker file that makes a directory a store.
+pub const STORE_MARKER: &str = "SNAPGC-STORE";
+/// Suffix a scanning pass gives an orphan that does not verify (`<hash>.lz4.corrupt`).
+pub const QUARANTINE_SUFFIX: &str = ".corrupt";
 
 /// Paths of one store.
 #[derive(Debug, Clone)]
@@ -28,6 +34,9 @@ impl Layout {
     }
     pub fn root(&self) -> &Path {
         &self.root
+    }
+    pub fn marker_file(&self) -> PathBuf {
+        self.root.join(STORE_MARKER)
     }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("LOCK")
@@ -49,6 +58,16 @@ impl Layout {
 /// `<hash>.lz4`.
 pub fn blob_file_name(hash: &SnapshotHash) -> String {
     format!("{hash}{BLOB_SUFFIX}")
+}
+
+/// `<hash>.lz4.corrupt`.
+pub fn quarantine_file_name(hash: &SnapshotHash) -> String {
+    format!("{hash}{BLOB_SUFFIX}{QUARANTINE_SUFFIX}")
+}
+
+/// The hash a quarantined file name stands for.
+pub fn parse_quarantine_file_name(name: &str) -> Option<SnapshotHash> {
+    name.strip_suffix(QUARANTINE_SUFFIX).and_then(parse_blob_file_name)
 }
 
 /// The hash a blob file name stands for, if it is a well-formed blob name.

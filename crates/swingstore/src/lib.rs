@@ -16,6 +16,7 @@
 
 pub mod blob;
 pub mod codec;
+mod durability;
 pub mod error;
 pub mod failpoint;
 pub mod gc;
@@ -35,4 +36,4 @@ pub use hash::SnapshotHash;
 pub use kv::KvStore;
 pub use lease::Lease;
 pub use meta::{BlobMeta, GcConfig};
-pub use store::{OpenOptions, SaveInfo, SwingStore};
+pub use store::{ConfigChange, OpenOptions, SaveInfo, SwingStore};

@@ -34,6 +34,34 @@ impl Default for GcConfig {
     }
 }
 
+/// Most root patterns a configuration may hold (every committed key is matched against all).
+pub const MAX_ROOT_PATTERNS: usize = 64;
+/// Longest root pattern, in bytes.
+pub const MAX_ROOT_PATTERN_BYTES: usize = 256;
+
+impl GcConfig {
+    /// Checks the patterns (syntax, count, length) and that the record fits what an open will
+    /// decode, so a configuration that is accepted can always be read back.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::Error;
+        if self.root_patterns.len() > MAX_ROOT_PATTERNS {
+            return Err(Error::Config(format!(
+                "{} root patterns given; at most {MAX_ROOT_PATTERNS} are allowed",
+                self.root_patterns.len()
+            )));
+        }
+        if let Some(long) = self.root_patterns.iter().find(|p| p.len() > MAX_ROOT_PATTERN_BYTES) {
+            return Err(Error::Config(format!(
+                "root pattern {} is longer than {MAX_ROOT_PATTERN_BYTES} bytes",
+                crate::error::shorten(long)
+            )));
+        }
+        crate::root::RootPatterns::new(&self.root_patterns)?;
+        let encoded = crate::codec::encode(self)?;
+        crate::codec::check_fits(&encoded, "gc config")
+    }
+}
+
 /// Agoric's root key: `vN.lastSnapshot`.
 pub const DEFAULT_ROOT_PATTERN: &str = "v*.lastSnapshot";
 /// Default grace in epochs.

@@ -313,7 +313,11 @@ fn orphans_are_adopted_and_temp_leftovers_removed() -> swingstore::Result<()> {
     assert_eq!(gc_g(&store, 0).swept, 1, "from then on an ordinary blob");
     let report = store.gc_with(&GcOptions { now: true, ..GcOptions::default() })?;
     assert_eq!(report.strays, vec!["README.txt".to_owned()]);
-    assert_eq!(blob_files(&store), Vec::<String>::new(), "an offline pass removes strays");
+    assert_eq!(
+        blob_files(&store),
+        vec!["README.txt".to_owned()],
+        "an offline pass removes only files the store writes, never someone else's"
+    );
     Ok(())
 }
 
@@ -326,6 +330,11 @@ fn now_sweeps_everything_unreferenced_at_once() -> swingstore::Result<()> {
     store.commit()?;
     store.save_bytes(&content(2))?;
     store.save_bytes(&content(3))?;
+    // Saved in the open block, whose roots are not staged yet: an offline pass must not run.
+    let refused = store.gc_with(&GcOptions { now: true, ..GcOptions::default() });
+    assert!(matches!(refused, Err(Error::Config(_))), "{refused:?}");
+    assert_eq!(hashes_on_disk(&store).len(), 3, "nothing deleted");
+    store.commit()?;
     let report = store.gc_with(&GcOptions { now: true, ..GcOptions::default() })?;
     assert_eq!(report.swept, 2);
     assert_eq!(hashes_on_disk(&store), vec![live.hash]);
@@ -353,6 +362,55 @@ fn root_patterns_are_persisted_and_reindex_existing_keys() -> swingstore::Result
     assert_eq!((report.roots, report.live, report.swept), (1, 1, 0));
     assert!(store.contains(&zygote.hash));
     assert!(store.set_config(GcConfig { root_patterns: vec![], grace: 1 }).is_err());
+    Ok(())
+}
+
+#[test]
+fn a_config_change_that_would_unroot_committed_keys_is_refused_unless_forced() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let both =
+        GcConfig { root_patterns: vec!["v*.lastSnapshot".into(), "zygote.*.snapshot".into()], grace: 2 };
+    let change = store.set_config(both.clone())?;
+    assert!(change.rooted.is_empty() && change.unrooted.is_empty());
+    let zygote = store.save_bytes(&content(42))?;
+    store.kv().set("zygote.base.snapshot", &swingstore::root::format_root_value(&zygote.hash, 0));
+    store.commit()?;
+    // Dropping the zygote pattern would un-root the committed zygote key: refused, named.
+    let only_vats = GcConfig { root_patterns: vec!["v*.lastSnapshot".into()], grace: 2 };
+    match store.set_config(only_vats.clone()) {
+        Err(Error::WouldUnroot { count: 1, keys }) => {
+            assert_eq!(keys, vec!["zygote.base.snapshot".to_owned()])
+        }
+        other => panic!("expected WouldUnroot, got {other:?}"),
+    }
+    assert_eq!(store.config(), both, "nothing changed");
+    assert_eq!(gc_g(&store, 0).live, 1);
+    // Grace alone changes nothing about roots: accepted.
+    store.set_config(GcConfig { grace: 3, ..both.clone() })?;
+    // Forced: the key stops being a root and its snapshot ages out like any garbage.
+    let change = store.set_config_unrooting(only_vats)?;
+    assert_eq!(change.unrooted, vec!["zygote.base.snapshot".to_owned()]);
+    for _ in 0..4 {
+        store.commit()?;
+        gc_g(&store, 0);
+    }
+    assert!(!store.contains(&zygote.hash));
+    Ok(())
+}
+
+#[test]
+fn a_config_that_could_not_be_read_back_is_refused() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let long = GcConfig { root_patterns: vec![format!("v*.{}", "x".repeat(70_000))], grace: 2 };
+    assert!(matches!(store.set_config(long), Err(Error::Config(_))));
+    let many = GcConfig { root_patterns: (0..15_000).map(|i| format!("p{i}.*")).collect(), grace: 2 };
+    assert!(matches!(store.set_config(many), Err(Error::Config(_))));
+    drop(store);
+    // The store still opens (the refused configs were never written).
+    let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+    assert_eq!(store.config(), GcConfig::default());
     Ok(())
 }
 

@@ -100,3 +100,70 @@ fn a_save_racing_the_condemnation_keeps_its_protection() -> swingstore::Result<(
     assert_eq!(meta.condemned_epoch, None);
     Ok(())
 }
+
+/// A failed sync is never retried: the handle refuses every later save, commit, set_config
+/// and collection until it is reopened, and neither the epoch nor the roots move. The reopened
+/// store holds the block or not (like a crash), and either way every root loads.
+#[test]
+fn a_failed_sync_poisons_the_handle_until_it_is_reopened() -> swingstore::Result<()> {
+    use swingstore::failpoint::SyncStep;
+    use swingstore::{Error, GcConfig, OpenOptions};
+    let _turn = turn();
+    for step in [SyncStep::BlobFile, SyncStep::BlobDir, SyncStep::KvLog, SyncStep::KvBlobs] {
+        failpoint::clear_all();
+        let dir = temp_dir();
+        let store = SwingStore::create(dir.path())?;
+        let a = store.save_bytes(&content(1))?;
+        set_root(&store, 1, &a.hash);
+        store.commit()?;
+
+        let b = store.save_bytes(&content(2))?;
+        set_root(&store, 1, &b.hash);
+        // A value sled keeps in a file of its own (over ~128 KiB), so kv-blobs has work.
+        store.kv().set("v1.vs.big", &"x".repeat(300_000));
+        failpoint::set(step.point(), Action::Fail);
+        let failed = store.commit();
+        failpoint::clear_all();
+        assert!(matches!(failed, Err(Error::Io { .. })), "{}: {failed:?}", step.name());
+        assert_eq!(store.epoch(), 1, "{}: the epoch must not move on a failed commit", step.name());
+        let poisoned = |r: &swingstore::Result<_>| matches!(r, Err(Error::Poisoned { .. }));
+        assert!(poisoned(&store.commit().map(|_| ())), "{}", step.name());
+        assert!(poisoned(&store.save_bytes(&content(3)).map(|_| ())), "{}", step.name());
+        assert!(poisoned(&store.gc().map(|_| ())), "{}", step.name());
+        assert!(poisoned(&store.set_config(GcConfig::default()).map(|_| ())), "{}", step.name());
+        // Reading still works, and the collector's mark still sees the old root.
+        assert_eq!(store.load_bytes(&a.hash)?, content(1));
+        assert_eq!(store.gc_dry_run(Some(0))?.live, 1);
+        drop(store);
+
+        let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+        let root = store.kv().get_committed("v1.lastSnapshot")?.expect("a root");
+        let named = swingstore::root::parse_root_value("v1.lastSnapshot", root.as_bytes())?;
+        let expected = if store.epoch() == 2 { b.hash } else { a.hash };
+        assert_eq!(named, expected, "{}: epoch {}", step.name(), store.epoch());
+        assert!(store.load_bytes(&named).is_ok(), "{}: the root's blob loads", step.name());
+        let report = store.gc()?;
+        assert!(!report.skipped, "{}: a poisoned handle does not close cleanly", step.name());
+        store.commit()?;
+    }
+    Ok(())
+}
+
+/// A sync that fails while opening fails the open; the next open works.
+#[test]
+fn a_failed_sync_at_open_fails_the_open_not_the_store() -> swingstore::Result<()> {
+    use swingstore::failpoint::SyncStep;
+    let _turn = turn();
+    failpoint::clear_all();
+    let dir = temp_dir();
+    drop(SwingStore::create(dir.path())?);
+    for step in [SyncStep::KvDir, SyncStep::OpenMarker] {
+        failpoint::set(step.point(), Action::Fail);
+        let opened = SwingStore::create(dir.path());
+        failpoint::clear_all();
+        assert!(opened.is_err(), "{}: {opened:?}", step.name());
+        let store = SwingStore::create(dir.path())?;
+        store.commit()?;
+    }
+    Ok(())
+}

@@ -227,7 +227,7 @@ fn missing_blob_is_not_found_and_bad_names_never_reach_a_path() -> swingstore::R
 fn second_open_is_refused_with_a_clear_message() -> swingstore::Result<()> {
     let dir = temp_dir();
     let _held = SwingStore::create(dir.path())?;
-    let err = SwingStore::open(dir.path(), OpenOptions::default()).err().expect("second open refused");
+    let err = SwingStore::open(dir.path(), OpenOptions::default()).expect_err("second open refused");
     assert!(matches!(err, Error::InUse { .. }), "{err:?}");
     assert!(err.to_string().contains("in use by another process"), "{err}");
     Ok(())

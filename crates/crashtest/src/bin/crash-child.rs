@@ -51,19 +51,20 @@ fn main() -> Result<()> {
             bail!("the scenario finished without reaching {target}")
         }
         "commit-fail-then-gc" => {
-            // A commit whose flush fails, then a collection, then a crash: the collection must
-            // not have acted on state that the crash rolled back.
+            // A commit whose sync fails, then a collection, then a crash: the failed sync
+            // poisons the handle, so the collection must refuse instead of acting on state that
+            // the crash could roll back.
             let store = SwingStore::create(&store)?;
             let mut log = LogWriter::create(&log, 0, &Roots::new())?;
             let h = scenario::setup(&store, Some(&mut log))?;
             scenario::step_garbage(&store)?;
             scenario::step_save(&store, &h)?;
-            failpoint::set(points::COMMIT_BEFORE_FLUSH, Action::Fail);
+            failpoint::set(points::COMMIT_BEFORE_SYNC, Action::Fail);
             if scenario::step_commit(&store, Some(&mut log), &h).is_ok() {
                 bail!("the commit should have failed");
             }
             failpoint::clear_all();
-            // Crash as soon as the collection has unlinked A1, before anything else happens.
+            // Crash as soon as a collection has unlinked A1, before anything else happens.
             let a1 = store.path().join("snapshots").join(format!("{}.lz4", h.a1));
             failpoint::set(
                 points::SWEEP_AFTER_UNLINK,
@@ -73,8 +74,10 @@ fn main() -> Result<()> {
                     }
                 })),
             );
-            let r = store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() })?;
-            eprintln!("gc after the failed commit: epoch {}, swept {}", r.epoch, r.swept);
+            match store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() }) {
+                Err(swingstore::Error::Poisoned { .. }) => eprintln!("gc after the failed commit: refused"),
+                other => bail!("gc after a failed commit sync must be refused as poisoned, got {other:?}"),
+            }
             std::process::abort()
         }
         other => bail!("unknown mode {other:?}"),

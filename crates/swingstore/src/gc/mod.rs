@@ -4,10 +4,12 @@
 //! A pass holds the commit lock throughout (it sees one committed state) and the sweep lock
 //! around each unlink (leases and saves always win the race).
 
+pub(crate) mod area;
+mod leftovers;
 pub mod mark;
 pub mod policy;
 pub mod report;
-pub(crate) mod sweep;
+mod sweep;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,7 +20,7 @@ pub use policy::{Decision, decide};
 pub use report::{Candidate, GcReport, Kept, SweepError};
 
 use crate::codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kv::GC_STATE_KEY;
 use crate::meta::GcState;
 use crate::store::SwingStore;
@@ -56,6 +58,19 @@ impl std::fmt::Debug for GcOptions {
     }
 }
 
+/// One collection's fixed inputs.
+pub(crate) struct Pass<'a> {
+    pub store: &'a SwingStore,
+    pub live: &'a LiveSet,
+    /// The committed epoch the pass works at.
+    pub epoch: u64,
+    pub grace: u64,
+    pub options: &'a GcOptions,
+    /// The save generation when the pass started: it deletes, condemns, adopts or quarantines
+    /// nothing that a save published after that.
+    pub save_generation: u64,
+}
+
 pub(crate) fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
@@ -76,23 +91,32 @@ impl SwingStore {
         let inner = &self.inner;
         let _gc = inner.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _commit = inner.kv.commit_guard();
+        if !options.dry_run {
+            // Every committed root is durable (commit() syncs before it returns, and a failed
+            // sync poisons): a pass never acts on state a crash could roll back.
+            self.check_writable()?;
+        }
         if options.now && !options.dry_run {
             // The offline pass deletes young blobs too: only sound with no block being built.
             let saving = !inner.sweep.lock().active_temps.is_empty();
-            if inner.kv.staged_len() > 0 || saving {
-                return Err(crate::Error::Config(
-                    "an offline (now) pass needs no open block and no save in progress".into(),
+            if inner.kv.staged_len() > 0 || saving || inner.saved_in_block.load(Ordering::SeqCst) {
+                return Err(Error::Config(
+                    "an offline (now) pass needs no open block: commit or abort the staged writes, \
+                     and commit the snapshots saved since the last commit"
+                        .into(),
                 ));
             }
         }
-        // Mark only durable state: a commit whose flush failed is visible in sled's memory
-        // (and in the epoch) but a crash could still roll it back. Free when nothing is dirty.
-        inner.kv.db().flush()?;
         let started = Instant::now();
         let epoch = inner.kv.committed_epoch();
         let grace = options.grace.unwrap_or_else(|| inner.kv.config().grace);
         let root_generation = inner.kv.root_generation();
-        let save_generation = inner.save_generation.load(Ordering::SeqCst);
+        let save_generation = {
+            // From here on, a save is news to this pass: it must not lose its blob to it.
+            let mut locked = inner.sweep.lock();
+            locked.last_save.clear();
+            inner.save_generation.load(Ordering::SeqCst)
+        };
         let scan = options.scan || options.now || inner.needs_scan.load(Ordering::SeqCst);
 
         if !options.dry_run
@@ -102,11 +126,25 @@ impl SwingStore {
             return Ok(report);
         }
 
-        // Root keys are only needed to explain decisions (dry run).
+        // Root keys are only needed to explain decisions (dry run) and to name missing ones.
         let live = mark::mark(&inner.kv, options.dry_run)?;
         let mark_us = micros(started);
         let sweep_started = Instant::now();
-        let outcome = sweep::run(self, &live, epoch, grace, scan, options)?;
+        let pass = Pass { store: self, live: &live, epoch, grace, options, save_generation };
+        let mut report = GcReport::default();
+        let mut known = area::known_blobs(self)?;
+        let mut settled = true;
+        if scan {
+            leftovers::remove_temp_leftovers(&pass, &mut report)?;
+            let listing = area::list_blob_area(self)?;
+            leftovers::handle_strays(&pass, &listing, &mut report);
+            settled &= leftovers::handle_orphans(&pass, &listing, &mut known, &mut report)?;
+            settled &= leftovers::check_live_present(&pass, Some(&listing), &mut report);
+        } else {
+            // Reported by every full pass until fixed (a missing live snapshot never settles).
+            settled &= leftovers::check_live_present(&pass, None, &mut report);
+        }
+        let outcome = sweep::run(&pass, &known, report, settled)?;
         let mut report = outcome.report;
         report.epoch = epoch;
         report.grace = grace;
