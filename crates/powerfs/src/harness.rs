@@ -1,7 +1,8 @@
 //! The cut loop: a child runs crashtest's kernel workload on a store on powerfs (its commit
 //! log on a real file system); at a random moment the file system freezes and the child is
 //! SIGKILLed; the durable image (torn with `--torn`) is mounted again and the store is
-//! reopened in this process and checked:
+//! reopened and checked (in a `__check` process with the store's environment: the sled segment
+//! size it was created with, the durability step a mutation run skips):
 //!
 //! 1. durability: the store is at the last commit the child saw return, or at the one in
 //!    flight (`crashtest::check::check_after_crash`);
@@ -16,7 +17,6 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -35,10 +35,17 @@ use crate::trigger::Trigger;
 
 /// The environment variable the library reads to skip one durability step.
 pub const SKIP_SYNC_ENV: &str = "SWINGSTORE_SKIP_SYNC";
-/// The environment variable that makes sled write its own snapshot every N operations.
-pub const SLED_SNAPSHOT_ENV: &str = "SWINGSTORE_SLED_SNAPSHOT_AFTER_OPS";
-/// The hidden subcommand the harness re-executes itself with.
+/// The environment variable that gives sled tiny log segments (a power of two; the same for
+/// the life of a store, since sled records it: every process that opens the store gets it).
+pub const SLED_SEGMENT_ENV: &str = "SWINGSTORE_SLED_SEGMENT_SIZE";
+/// The hidden subcommand that runs the workload: `<exe> __child <store> <log> <seed> <max_blocks>`.
 pub const CHILD_SUBCOMMAND: &str = "__child";
+/// The hidden subcommand that checks a store after a cut: `<exe> __check <store> <log> <now|grace>`;
+/// prints one [`Checked`] line, or the violation and exits non-zero.
+pub const CHECK_SUBCOMMAND: &str = "__check";
+
+/// A check that has not finished by then is killed and reported.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A child that has not finished or been cut by then is killed and reported.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,6 +74,38 @@ pub struct Options {
     pub cuts_per_store: u64,
     /// Blocks a child runs at most (each child draws 1..=this).
     pub max_blocks: u64,
+    /// The sled segment sizes stores get.
+    pub segments: Segments,
+}
+
+/// Which sled log segment size each store gets (`SWINGSTORE_SLED_SEGMENT_SIZE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segments {
+    /// Half the stores sled's default, half a tiny power of two (1–64 KiB).
+    Mixed,
+    /// Always sled's default.
+    Default,
+    /// Always this size.
+    Fixed(u64),
+}
+
+impl Segments {
+    /// `mixed`, `default` or a size in bytes (`POWERLOSS_SEGMENTS`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "mixed" => Some(Self::Mixed),
+            "default" => Some(Self::Default),
+            n => n.parse().ok().filter(|n: &u64| n.is_power_of_two()).map(Self::Fixed),
+        }
+    }
+
+    fn draw(self, rng: &mut Rng) -> Option<u64> {
+        match self {
+            Self::Mixed => rng.chance(50).then(|| 1 << rng.range(10, 16)),
+            Self::Default => None,
+            Self::Fixed(n) => Some(n),
+        }
+    }
 }
 
 /// One failed check.
@@ -275,17 +314,83 @@ fn tail(path: &Path, bytes: usize) -> String {
     text[start..].trim().replace('\n', " | ")
 }
 
-/// What the check of one cut found.
-struct Checked {
-    epoch: u64,
-    roots: Roots,
-    at_pending: bool,
-    roots_verified: u64,
-    commits_logged: u64,
+/// The panic message in a process's stderr (the line after `panicked at`), else its tail.
+fn panic_or_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    match text.find("panicked at") {
+        Some(i) => text[i..].lines().take(2).collect::<Vec<_>>().join(": "),
+        None => tail(path, 600),
+    }
 }
 
-/// Reopens the store on the remounted image and checks it (see the module docs).
-fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::Result<Checked> {
+/// What the check of one cut found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The store's epoch after settling (the next child's starting state).
+    pub epoch: u64,
+    /// Its committed roots after settling.
+    pub roots: Roots,
+    /// The store was at the in-flight commit right after the cut.
+    pub at_pending: bool,
+    /// Roots loaded and verified right after the cut.
+    pub roots_verified: u64,
+    /// Commits the child logged as returned.
+    pub commits_logged: u64,
+}
+
+impl Checked {
+    /// `checked <epoch> <in flight 0|1> <verified> <commits> <key=hex,…|->`.
+    pub fn to_line(&self) -> String {
+        let roots = if self.roots.is_empty() {
+            "-".to_owned()
+        } else {
+            self.roots.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        };
+        format!(
+            "checked {} {} {} {} {roots}",
+            self.epoch,
+            u8::from(self.at_pending),
+            self.roots_verified,
+            self.commits_logged
+        )
+    }
+
+    /// Parses [`to_line`](Self::to_line).
+    pub fn from_line(line: &str) -> Option<Self> {
+        let mut parts = line.strip_prefix("checked ")?.split(' ');
+        let mut num = || parts.next().and_then(|p| p.parse::<u64>().ok());
+        let (epoch, pending, roots_verified, commits_logged) = (num()?, num()?, num()?, num()?);
+        let body = parts.next()?;
+        let mut roots = Roots::new();
+        if body != "-" {
+            for pair in body.split(',') {
+                let (k, v) = pair.split_once('=')?;
+                roots.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Some(Self { epoch, roots, at_pending: pending == 1, roots_verified, commits_logged })
+    }
+}
+
+/// Settle modes by name (the `__check` argument).
+pub fn settle_named(name: &str) -> Option<Settle> {
+    match name {
+        "now" => Some(Settle::Now),
+        "grace" => Some(Settle::Grace),
+        _ => None,
+    }
+}
+
+fn settle_name(mode: Settle) -> &'static str {
+    match mode {
+        Settle::Now => "now",
+        Settle::Grace => "grace",
+    }
+}
+
+/// Reopens the store on the remounted image and checks it (see the module docs): what the
+/// `__check` process runs, with the store's environment.
+pub fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::Result<Checked> {
     let entries = commit_log::read(log_path)?;
     let expect = commit_log::expectations(&entries)?;
     // Only a child that never got past opening may leave no store behind.
@@ -310,11 +415,74 @@ fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::Resul
     Ok(checked)
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic".to_owned())
+/// The environment of every process that opens one store.
+#[derive(Debug, Clone, Default)]
+struct StoreEnv {
+    skip_sync: Option<String>,
+    segment_size: Option<u64>,
+}
+
+impl StoreEnv {
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env_remove(SKIP_SYNC_ENV).env_remove(SLED_SEGMENT_ENV);
+        if let Some(step) = &self.skip_sync {
+            cmd.env(SKIP_SYNC_ENV, step);
+        }
+        if let Some(size) = self.segment_size {
+            cmd.env(SLED_SEGMENT_ENV, size.to_string());
+        }
+    }
+}
+
+/// Runs `__check` in a process of its own (the store's environment, sled's threads and any
+/// panic stay there). `Ok(Err(text))` is a violation.
+fn check_in_process(
+    options: &Options,
+    env: &StoreEnv,
+    store_dir: &Path,
+    log_path: &Path,
+    mode: Settle,
+) -> Result<Result<Checked, String>, HarnessError> {
+    let out_path = options.scratch.join("check.out");
+    let err_path = options.scratch.join("check.stderr");
+    let stdout = fs::File::create(&out_path).map_err(io("creating the check's output file"))?;
+    let stderr = fs::File::create(&err_path).map_err(io("creating the check's stderr file"))?;
+    let mut cmd = Command::new(&options.child_exe);
+    cmd.arg(CHECK_SUBCOMMAND).arg(store_dir).arg(log_path).arg(settle_name(mode));
+    env.apply(&mut cmd);
+    let mut check = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(io(format!("starting {} {CHECK_SUBCOMMAND}", options.child_exe.display())))?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = check.try_wait().map_err(io("waiting for the check"))? {
+            break status;
+        }
+        if start.elapsed() >= CHECK_TIMEOUT {
+            let _ = check.kill();
+            let _ = check.wait();
+            return Ok(Err(format!(
+                "the check did not finish in {CHECK_TIMEOUT:?}: {}",
+                tail(&err_path, 600)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let text = fs::read_to_string(&out_path).unwrap_or_default();
+    let last = text.lines().last().unwrap_or_default();
+    if status.success()
+        && let Some(checked) = Checked::from_line(last)
+    {
+        return Ok(Ok(checked));
+    }
+    let said = text.trim().replace('\n', " | ");
+    Ok(Err(match said.is_empty() {
+        false => said,
+        true => format!("the check failed ({}): {}", describe(status), panic_or_tail(&err_path)),
+    }))
 }
 
 /// Runs the cut loop; prints each violation (and with `verbose` each cut) to `out` as it
@@ -332,6 +500,8 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
     let mut cal = Calibration { requests: 0, time: Duration::ZERO, known: false };
     let mut state: (u64, Roots) = (0, Roots::new());
     let mut on_this_store = 0;
+    let mut env =
+        StoreEnv { skip_sync: options.skip_sync.clone(), segment_size: options.segments.draw(&mut rng) };
     report.stores = 1;
 
     for cut in 1..=options.cuts {
@@ -341,6 +511,8 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             report.stores += 1;
             on_this_store = 0;
             state = (0, Roots::new());
+            // Tiny sled segments reach segment reuse and large-value files in short runs.
+            env.segment_size = options.segments.draw(&mut rng);
             mount(&mnt, Image::empty())?
         } else {
             m
@@ -359,19 +531,15 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             .arg(&store_dir)
             .arg(&log_path)
             .arg(child_seed.to_string())
-            .arg(max_blocks.to_string())
-            .env_remove(SKIP_SYNC_ENV)
-            .env_remove(SLED_SNAPSHOT_ENV);
-        if let Some(step) = &options.skip_sync {
-            cmd.env(SKIP_SYNC_ENV, step);
-        }
-        if rng.chance(50) {
-            cmd.env(SLED_SNAPSHOT_ENV, rng.range(50, 500).to_string());
-        }
+            .arg(max_blocks.to_string());
+        env.apply(&mut cmd);
         let stderr = fs::File::create(&stderr_path).map_err(io("creating the child's stderr file"))?;
         {
             let mut st = lock(m.shared());
-            st.log.note(format!("cut {cut}: child seed {child_seed}, {max_blocks} blocks"));
+            st.log.note(format!(
+                "cut {cut}: child seed {child_seed}, {max_blocks} blocks, sled segment size {:?}, skip-sync {:?}",
+                env.segment_size, env.skip_sync
+            ));
             st.arm(trigger.clone());
         }
         let mut child = cmd
@@ -416,8 +584,8 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
 
         let mode = if rng.chance(50) { Settle::Now } else { Settle::Grace };
         if problem.is_none() {
-            match catch_unwind(AssertUnwindSafe(|| check_store(&store_dir, &log_path, mode))) {
-                Ok(Ok(checked)) => {
+            match check_in_process(options, &env, &store_dir, &log_path, mode)? {
+                Ok(checked) => {
                     report.commits_logged += checked.commits_logged;
                     report.roots_verified += checked.roots_verified;
                     report.at_pending += u64::from(checked.at_pending);
@@ -433,8 +601,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
                     }
                     state = (checked.epoch, checked.roots);
                 }
-                Ok(Err(e)) => problem = Some(format!("{e:#}")),
-                Err(panic) => problem = Some(format!("panic while checking: {}", panic_text(&*panic))),
+                Err(e) => problem = Some(e),
             }
         }
         report.cuts += 1;
@@ -459,4 +626,43 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
     }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checked_line_round_trips() {
+        let mut roots = Roots::new();
+        for checked in [
+            Checked {
+                epoch: 0,
+                roots: roots.clone(),
+                at_pending: false,
+                roots_verified: 0,
+                commits_logged: 0,
+            },
+            {
+                roots.insert("v1.lastSnapshot".into(), "ab".repeat(32));
+                roots.insert("v7.lastSnapshot".into(), "cd".repeat(32));
+                Checked { epoch: 42, roots, at_pending: true, roots_verified: 2, commits_logged: 9 }
+            },
+        ] {
+            assert_eq!(Checked::from_line(&checked.to_line()), Some(checked));
+        }
+        assert_eq!(Checked::from_line("checked 1 0 0"), None);
+        assert_eq!(Checked::from_line("reopening the store after the cut: no store"), None);
+    }
+
+    #[test]
+    fn without_calibration_the_first_cut_runs_the_child_to_the_end() {
+        let mut rng = Rng::new(1);
+        let cal = Calibration { requests: 0, time: Duration::ZERO, known: false };
+        assert_eq!(draw_trigger(&mut rng, &cal), Trigger::AfterExit);
+        let cal = Calibration { requests: 500, time: Duration::from_millis(80), known: true };
+        let kinds: std::collections::BTreeSet<&str> =
+            (0..400).map(|_| kind(&draw_trigger(&mut rng, &cal))).collect();
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
+    }
 }

@@ -8,12 +8,15 @@
 //! Prints the seed first, one line per violation, and ends with exactly
 //! `powerloss: N cuts, V violations` (exit 0 only when V = 0). Where FUSE cannot be mounted it
 //! prints `powerloss: skipped (no FUSE: <reason>)` and exits 0.
+//!
+//! `POWERLOSS_SEGMENTS=mixed|default|<bytes>` picks the sled log segment size of the stores
+//! (default `mixed`: half sled's default, half 1–64 KiB); `POWERLOSS_DIR` the scratch space.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use powerfs::harness::{self, CHILD_SUBCOMMAND, Options};
+use powerfs::harness::{self, CHECK_SUBCOMMAND, CHILD_SUBCOMMAND, Options, Segments};
 use powerfs::syncs;
 
 struct Args {
@@ -70,6 +73,29 @@ fn child(args: &[String]) -> Result<()> {
     })
 }
 
+/// `powerloss __check <store> <log> <now|grace>`: the checks after a cut, in the store's
+/// environment. Prints a `checked …` line; on a violation prints it and exits 1.
+fn check(args: &[String]) -> ExitCode {
+    let [store, log, mode] = args else {
+        println!("__check <store> <log> <now|grace>");
+        return ExitCode::from(2);
+    };
+    let Some(mode) = harness::settle_named(mode) else {
+        println!("__check: unknown settle mode {mode:?}");
+        return ExitCode::from(2);
+    };
+    match harness::check_store(std::path::Path::new(store), std::path::Path::new(log), mode) {
+        Ok(checked) => {
+            println!("{}", checked.to_line());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn time_seed() -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (now.as_secs() ^ u64::from(now.subsec_nanos())) % 1_000_000_000
@@ -81,10 +107,13 @@ fn main() -> Result<ExitCode> {
         child(&argv[1..])?;
         return Ok(ExitCode::SUCCESS);
     }
+    if argv.first().map(String::as_str) == Some(CHECK_SUBCOMMAND) {
+        return Ok(check(&argv[1..]));
+    }
     let args = parse(&argv)?;
     if args.list_syncs {
-        for step in syncs::SYNC_STEPS {
-            println!("{}", step.name);
+        for name in syncs::names() {
+            println!("{name}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -92,13 +121,17 @@ fn main() -> Result<ExitCode> {
     if let Some(name) = &args.skip_sync
         && syncs::step(name).is_none()
     {
-        let names: Vec<&str> = syncs::SYNC_STEPS.iter().map(|s| s.name).collect();
-        bail!("unknown durability step {name:?} (known: {})", names.join(", "));
+        bail!("unknown durability step {name:?} (known: {})", syncs::names().join(", "));
     }
     if let Err(reason) = powerfs::probe() {
         println!("powerloss: skipped (no FUSE: {reason})");
         return Ok(ExitCode::SUCCESS);
     }
+    let segments = match std::env::var("POWERLOSS_SEGMENTS") {
+        Ok(text) => Segments::parse(&text)
+            .with_context(|| format!("POWERLOSS_SEGMENTS={text:?}: mixed, default or a power of two"))?,
+        Err(_) => Segments::Mixed,
+    };
     let seed = args.seed.unwrap_or_else(time_seed);
     println!(
         "powerloss: seed {seed} (replay with --seed {seed}), torn {}, skip-sync {}",
@@ -119,6 +152,7 @@ fn main() -> Result<ExitCode> {
         report_dir,
         cuts_per_store: 5,
         max_blocks: 30,
+        segments,
     };
     let mut stdout = std::io::stdout();
     let report = harness::run(&options, &mut stdout)?;
