@@ -27,6 +27,7 @@ use crashtest::check::{Settle, check_after_crash, check_clean, committed_roots, 
 use crashtest::log::{self as commit_log, LogWriter, Roots};
 use swingstore::{OpenOptions, SwingStore};
 
+use crate::configlog;
 use crate::model::Image;
 use crate::mount::{MountError, Mounted, mount};
 use crate::reqlog::RequestLog;
@@ -38,7 +39,9 @@ pub const SKIP_SYNC_ENV: &str = "SWINGSTORE_SKIP_SYNC";
 /// The environment variable that gives sled tiny log segments (a power of two; the same for
 /// the life of a store, since sled records it: every process that opens the store gets it).
 pub const SLED_SEGMENT_ENV: &str = "SWINGSTORE_SLED_SEGMENT_SIZE";
-/// The hidden subcommand that runs the workload: `<exe> __child <store> <log> <seed> <max_blocks>`.
+/// The hidden subcommand that runs the workload:
+/// `<exe> __child <store> <log> <seed> <max_blocks> [config]` (`config`: change the collector
+/// configuration first, see [`configlog`](crate::configlog)).
 pub const CHILD_SUBCOMMAND: &str = "__child";
 /// The hidden subcommand that checks a store after a cut: `<exe> __check <store> <log> <now|grace>`;
 /// prints one [`Checked`] line, or the violation and exits non-zero.
@@ -402,6 +405,7 @@ pub fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::R
     }
     .context("reopening the store after the cut")?;
     let after = check_after_crash(&store, &expect).context("right after the cut")?;
+    crate::configlog::check(&store, log_path).context("right after the cut")?;
     settle(&store, mode).with_context(|| format!("settling ({mode:?})"))?;
     check_clean(&store).with_context(|| format!("after settling ({mode:?})"))?;
     let checked = Checked {
@@ -523,15 +527,31 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
                 .map_err(|e| HarnessError::Setup(format!("{e:#}")))?,
         );
 
-        let trigger = draw_trigger(&mut rng, &cal);
+        let mut trigger = draw_trigger(&mut rng, &cal);
         let child_seed = rng.next_u64();
         let max_blocks = rng.range(1, options.max_blocks.max(1));
+        let change_config = rng.chance(25);
+        if change_config && cal.known && rng.chance(50) {
+            // Right after set_config returned (and was logged).
+            let (op, pattern) = ("create".to_owned(), format!("*/{}", configlog::MARKER));
+            trigger = if rng.chance(50) {
+                Trigger::Before { op, pattern, nth: 1 }
+            } else {
+                Trigger::After { op, pattern, nth: 1, ack: true }
+            };
+        }
+        // A process kill without a power cut: the live state goes on (a later cut crashes it).
+        let kill_only = cal.known && rng.chance(12);
+        configlog::reset(&log_path, &mnt);
         let mut cmd = Command::new(&options.child_exe);
         cmd.arg(CHILD_SUBCOMMAND)
             .arg(&store_dir)
             .arg(&log_path)
             .arg(child_seed.to_string())
             .arg(max_blocks.to_string());
+        if change_config {
+            cmd.arg("config");
+        }
         env.apply(&mut cmd);
         let stderr = fs::File::create(&stderr_path).map_err(io("creating the child's stderr file"))?;
         {
@@ -567,6 +587,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             Ending::Cut => None,
         };
         let fired_kind = match ending {
+            _ if kill_only => "kill-only",
             Ending::Cut => kind(&trigger),
             _ => "after-exit",
         };
@@ -576,11 +597,19 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             None => Trigger::AfterExit.to_string(),
         };
 
-        // The power cut.
-        let image = m.crash(if options.torn { Some(&mut rng) } else { None });
-        let request_log: RequestLog = lock(m.shared()).log.clone();
-        m.unmount()?;
-        let m = mount(&mnt, image)?;
+        let (m, request_log) = if kill_only {
+            let mut st = lock(m.shared());
+            st.thaw();
+            let log = st.log.clone();
+            drop(st);
+            (m, log)
+        } else {
+            // The power cut.
+            let image = m.crash(if options.torn { Some(&mut rng) } else { None });
+            let log: RequestLog = lock(m.shared()).log.clone();
+            m.unmount()?;
+            (mount(&mnt, image)?, log)
+        };
 
         let mode = if rng.chance(50) { Settle::Now } else { Settle::Grace };
         if problem.is_none() {

@@ -26,8 +26,10 @@
 //! * [`fuse`]: the fuser 0.18 adapter.
 //! * [`mount`]: mount / crash / unmount / remount, and the FUSE probe.
 //! * [`syncs`]: the names of the store's durability steps (`--list-syncs`, `--skip-sync`).
+//! * [`configlog`]: a child's `set_config` and its side log (a returned one must be durable).
 //! * [`harness`]: the cut loop and its report.
 
+pub mod configlog;
 pub mod fuse;
 pub mod harness;
 pub mod model;

@@ -91,6 +91,13 @@ impl State {
         }
     }
 
+    /// Lifts a freeze without a crash (a process kill, not a power cut): live state goes on.
+    pub fn thaw(&mut self) {
+        if self.frozen.take().is_some() {
+            self.log.note("thawed: no power cut, the live state goes on");
+        }
+    }
+
     /// Whether (and why) the file system is frozen.
     pub fn frozen(&self) -> Option<&Frozen> {
         self.frozen.as_ref()

@@ -61,13 +61,22 @@ fn parse(args: &[String]) -> Result<Args> {
     Ok(out)
 }
 
-/// `powerloss __child <store> <log> <seed> <max_blocks>`: the workload, until cut.
+/// `powerloss __child <store> <log> <seed> <max_blocks> [config]`: the workload, until cut
+/// (with `config`, a collector-configuration change first).
 fn child(args: &[String]) -> Result<()> {
-    let [store, log, seed, max_blocks] = args else { bail!("__child <store> <log> <seed> <max_blocks>") };
+    let (store, log, seed, max_blocks, config) = match args {
+        [store, log, seed, max_blocks] => (store, log, seed, max_blocks, false),
+        [store, log, seed, max_blocks, flag] if flag == "config" => (store, log, seed, max_blocks, true),
+        _ => bail!("__child <store> <log> <seed> <max_blocks> [config]"),
+    };
+    let (store, log, seed) = (PathBuf::from(store), PathBuf::from(log), parse_u64(seed)?);
+    if config {
+        powerfs::configlog::change(&store, &log, &mut crashtest::Rng::new(seed ^ 0xC0F1))?;
+    }
     crashtest::workload::run(&crashtest::workload::Options {
-        store: PathBuf::from(store),
-        log: PathBuf::from(log),
-        seed: parse_u64(seed)?,
+        store,
+        log,
+        seed,
         crash_at: None,
         max_blocks: parse_u64(max_blocks)?,
     })
