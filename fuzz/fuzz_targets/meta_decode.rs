@@ -3,8 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swingstore::codec::{decode, encode};
-use swingstore::meta::{BlobMeta, GcConfig, GcState};
+use swingstore::internals::{decode, encode};
+use swingstore::internals::GcState;
+use swingstore::{BlobMeta, GcConfig};
 
 fn check<T>(data: &[u8])
 where

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use swingstore::Error;
-use swingstore::root::{format_root_value, parse_root_value};
+use swingstore::{format_root_value, parse_root_value};
 
 fuzz_target!(|data: &[u8]| {
     match parse_root_value("v1.lastSnapshot", data) {

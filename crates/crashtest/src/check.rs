@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::fs;
 
 use anyhow::{Context, Result, bail, ensure};
-use swingstore::root::{RootPatterns, parse_root_value};
 use swingstore::{GcOptions, SnapshotHash, SwingStore};
+use swingstore::{RootPatterns, parse_root_value};
 
 use crate::log::{Expect, Roots};
 use crate::{heap, item_count, vat_of};
@@ -173,7 +173,7 @@ pub fn check_clean(store: &SwingStore) -> Result<()> {
     let known: BTreeSet<String> = blobs.iter().map(|b| b.hash.clone()).collect();
     ensure!(known == live, "metadata {known:?} != live set {live:?}");
     for b in &blobs {
-        ensure!(b.state == "live", "blob {} is {} after settling", b.hash, b.state);
+        ensure!(b.state == swingstore::BlobState::Live, "blob {} is {} after settling", b.hash, b.state);
     }
     let files = names(&store.path().join("snapshots"))?;
     ensure!(files == live_files(store)?, "blob area {files:?} != live set {live:?}");

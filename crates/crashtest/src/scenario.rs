@@ -8,7 +8,7 @@
 
 use anyhow::{Result, ensure};
 use swingstore::failpoint::points;
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 use swingstore::{GcOptions, GcReport, SnapshotHash, SwingStore};
 
 use crate::heap;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, ensure};
 use swingstore::failpoint::{self, Action};
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 use swingstore::{GcOptions, SnapshotHash, SwingStore};
 
 use crate::check::committed_roots;

@@ -98,7 +98,7 @@ fn crash_at(point: &'static str, mode: Settle) -> Result<()> {
     drop(store);
     let store = SwingStore::open(&store_path, OpenOptions { create: false })?;
     let again = store.save_bytes(b"after recovery")?;
-    store.kv().set("v7.lastSnapshot", &swingstore::root::format_root_value(&again.hash, 0));
+    store.kv().set("v7.lastSnapshot", &swingstore::format_root_value(&again.hash, 0));
     store.commit()?;
     store.gc()?;
     ensure!(store.load_bytes(&again.hash)? == b"after recovery");

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use crashtest::heap;
 use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
-use swingstore::root::format_root_value;
-use swingstore::{Error, GcOptions, GcReport, OpenOptions, SnapshotHash, SwingStore};
+use swingstore::format_root_value;
+use swingstore::{BlobState, Error, GcOptions, GcReport, OpenOptions, SnapshotHash, SwingStore};
 
 /// A store with roots `v1 -> a`, `v2 -> b` and an unreferenced `g` that a grace-0 pass sweeps.
 struct Fixture {
@@ -145,7 +145,7 @@ fn malformed_root_json() -> Result<()> {
     // Deep nesting inside an ignored extra field is skipped without recursion: the root is
     // valid (and no stack overflows).
     let nested = format!(r#"{{"x":{}1{},"snapshotID":"{a}"}}"#, "[".repeat(100_000), "]".repeat(100_000));
-    ensure!(swingstore::root::parse_root_value("v1.lastSnapshot", nested.as_bytes())? == a);
+    ensure!(swingstore::parse_root_value("v1.lastSnapshot", nested.as_bytes())? == a);
     for value in &cases {
         let shown: String = value.chars().take(80).collect();
         bad_root_value_fails_closed(value).with_context(|| format!("root value {shown:?}"))?;
@@ -469,8 +469,8 @@ fn undecodable_metadata_records() -> Result<()> {
     f.live_files_present()?;
     let v = store.verify(true, None)?;
     ensure!(!v.ok && v.corrupt.contains(&f.g.to_hex()), "{v:?}");
-    let states: Vec<String> = store.list_blobs()?.into_iter().map(|b| b.state).collect();
-    ensure!(states.iter().any(|s| s == "damaged-metadata"), "{states:?}");
+    let states: Vec<BlobState> = store.list_blobs()?.into_iter().map(|b| b.state).collect();
+    ensure!(states.contains(&BlobState::DamagedMetadata), "{states:?}");
     store.stats()?;
     // Saving the bytes again repairs the record; then the blob ages out normally.
     store.save_bytes(&heap(1001, 1))?;

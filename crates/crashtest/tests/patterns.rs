@@ -4,7 +4,7 @@
 
 use anyhow::{Result, ensure};
 use crashtest::Rng;
-use swingstore::root::RootPatterns;
+use swingstore::RootPatterns;
 
 /// The specification, as a plain backtracking matcher (fine for the tiny inputs below).
 fn reference(pattern: &str, key: &str) -> bool {

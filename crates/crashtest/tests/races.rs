@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use crashtest::{Rng, heap};
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 use swingstore::{GcOptions, SwingStore};
 
 #[test]

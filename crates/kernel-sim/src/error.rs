@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-/// Why a simulation stopped.
+/// Why a simulation stopped. Each message carries its whole cause (no `source()` chain), so
+/// it prints as one line with each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The store refused an operation.
     #[error("store: {0}")]
-    Store(#[from] swingstore::Error),
+    Store(swingstore::Error),
 
     /// A vat could not be paged in: the kernel lost a snapshot it still needed.
     #[error("page-in of vat v{vat} failed (snapshot {hash}): {reason}")]
@@ -22,8 +23,8 @@ pub enum SimError {
     Heaps(String),
 
     /// A file-system error outside the store.
-    #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("I/O error on {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
 
     /// A bad simulation setting.
     #[error("invalid configuration: {0}")]
@@ -32,6 +33,12 @@ pub enum SimError {
     /// A worker thread panicked (a bug).
     #[error("a {0} thread panicked")]
     Thread(&'static str),
+}
+
+impl From<swingstore::Error> for SimError {
+    fn from(e: swingstore::Error) -> Self {
+        SimError::Store(e)
+    }
 }
 
 /// Shorthand for results of this crate.

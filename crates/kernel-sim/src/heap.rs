@@ -44,7 +44,7 @@ pub fn embedded() -> Result<HeapSource> {
 
 /// Every usable `.xss` file of `dir` (at least [`MIN_HEAP`] bytes), in name order.
 pub fn from_dir(dir: &Path) -> Result<Vec<HeapSource>> {
-    let io = |e| SimError::Io { path: dir.to_owned(), source: e };
+    let io = |e| SimError::Io { path: dir.to_owned(), cause: e };
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -56,7 +56,7 @@ pub fn from_dir(dir: &Path) -> Result<Vec<HeapSource>> {
     names.sort();
     let mut out = Vec::new();
     for path in names {
-        let bytes = fs::read(&path).map_err(|e| SimError::Io { path: path.clone(), source: e })?;
+        let bytes = fs::read(&path).map_err(|e| SimError::Io { path: path.clone(), cause: e })?;
         if bytes.len() < MIN_HEAP {
             tracing::warn!("skipping {}: {} bytes is too small for a heap", path.display(), bytes.len());
             continue;

@@ -8,7 +8,7 @@
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use swingstore::{Lease, SnapshotHash, SwingStore, root::parse_root_value};
+use swingstore::{Lease, SnapshotHash, SwingStore, parse_root_value};
 
 use crate::error::{Result, SimError};
 use crate::vat::{VatSpec, root_key};

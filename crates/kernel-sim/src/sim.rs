@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use swingstore::root::{format_root_value, parse_root_value};
 use swingstore::{GcConfig, SnapshotHash, SwingStore};
+use swingstore::{format_root_value, parse_root_value};
 
 use crate::error::{Result, SimError};
 use crate::exporter::Export;
@@ -189,7 +189,7 @@ pub fn run(
         )));
     }
     let mut gc_config = store.config();
-    for pattern in [swingstore::meta::DEFAULT_ROOT_PATTERN, ZYGOTE_ROOT_PATTERN] {
+    for pattern in [swingstore::DEFAULT_ROOT_PATTERN, ZYGOTE_ROOT_PATTERN] {
         if !gc_config.root_patterns.iter().any(|p| p == pattern) {
             gc_config.root_patterns.push(pattern.to_owned());
         }
@@ -618,7 +618,8 @@ impl<'a> Kernel<'a> {
         s.live = stats.live;
         s.stored_bytes = stats.stored_bytes;
         s.raw_bytes = stats.raw_bytes;
-        s.live_stored_bytes = blobs.iter().filter(|b| b.state == "live").map(|b| b.stored_bytes).sum();
+        s.live_stored_bytes =
+            blobs.iter().filter(|b| b.state == swingstore::BlobState::Live).map(|b| b.stored_bytes).sum();
         s.vats_live = self.vats.len() as u64;
         s.gc_p50_us = percentile(&self.gc_us, 50.0);
         s.gc_p99_us = percentile(&self.gc_us, 99.0);

@@ -9,7 +9,7 @@ use kernel_sim::heap::{self, HeapSource};
 use kernel_sim::pager::PageIn;
 use kernel_sim::vat::{Origin, VatSpec};
 use kernel_sim::{SimConfig, SimError, SimResult, WorkloadKind, run};
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 use swingstore::{GcOptions, SwingStore};
 
 fn sources() -> Vec<HeapSource> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use swingstore::gc::Progress;
+use swingstore::Progress;
 use swingstore::{GcConfig, GcOptions, GcReport, OpenOptions, SnapshotHash, SwingStore};
 
 use crate::cli::{Cli, Command, ConfigCommand, GcArgs, KvCommand, exit};

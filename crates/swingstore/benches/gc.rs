@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use swingstore::root::{format_root_value, parse_root_value};
+use swingstore::{format_root_value, parse_root_value};
 
 fn benches(c: &mut Criterion) {
     let max_vats: usize =
@@ -44,7 +44,7 @@ fn benches(c: &mut Criterion) {
 
             // Target 2: the live set alone (what a full pass marks).
             group.bench_function(BenchmarkId::new("mark", &label), |b| {
-                b.iter(|| black_box(swingstore::gc::mark::mark(store.kv(), false).expect("mark").roots))
+                b.iter(|| black_box(swingstore::internals::mark(store).expect("mark")))
             });
 
             // A full pass: one root moved and committed (untimed), then mark + sweep.

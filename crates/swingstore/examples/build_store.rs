@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use swingstore::SwingStore;
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Instant;
 
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
                 m[i][1].push(report.mark_us as f64);
                 anyhow::ensure!(report.skipped, "expected a skipped pass");
                 let t = Instant::now();
-                swingstore::gc::mark::mark(store.kv(), false)?;
+                swingstore::internals::mark(store)?;
                 m[i][2].push(us(t));
                 // A commit that moved one root, then a full pass.
                 let hash = built.hashes[n as usize % built.hashes.len()];

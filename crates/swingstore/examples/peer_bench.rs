@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use swingstore::root::{format_root_value, parse_root_value};
 use swingstore::{OpenOptions, SwingStore};
+use swingstore::{format_root_value, parse_root_value};
 
 /// Yields `data` in reads of at most 64 KiB, like a pipe from the worker. With a `salt`, the
 /// first 8 bytes are replaced by it, so that vats sharing a corpus file do not deduplicate

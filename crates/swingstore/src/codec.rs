@@ -53,7 +53,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::BlobMeta;
+    use crate::blob::BlobMeta;
 
     #[test]
     fn round_trip() -> Result<()> {

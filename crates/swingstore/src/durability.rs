@@ -12,8 +12,8 @@
 //! [`Error::Poisoned`] until the store is reopened (and reopening re-reads what is durable).
 
 use std::fs::File;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -47,6 +47,8 @@ pub enum SyncStep {
     CloseBlobs,
 }
 
+// Names, descriptions and the list serve the test builds (the mutation check, `--list-syncs`).
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 impl SyncStep {
     /// Every step, in the order a store meets them.
     pub const ALL: [SyncStep; 11] = [
@@ -126,13 +128,25 @@ pub(crate) struct Durability {
     poisoned: Mutex<Option<String>>,
     /// Test builds only: the one step to skip (the mutation check).
     skip: Option<SyncStep>,
+    /// The store's canonical directory, once it exists: the scope of its test hooks.
+    scope: OnceLock<PathBuf>,
 }
 
 impl Durability {
     /// Reads `SWINGSTORE_SKIP_SYNC` in test builds (an unknown name is an error, so a typo in
     /// the mutation check cannot pass as "nothing found").
     pub fn new() -> Result<Self> {
-        Ok(Self { poisoned: Mutex::new(None), skip: skip_from_env()? })
+        Ok(Self { poisoned: Mutex::new(None), skip: skip_from_env()?, scope: OnceLock::new() })
+    }
+
+    /// Records the store's directory (canonical), the scope of its test hooks.
+    pub fn set_scope(&self, root: &Path) {
+        let _ = self.scope.set(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned()));
+    }
+
+    /// The scope of the store's test hooks (empty before the directory exists).
+    pub fn scope(&self) -> &Path {
+        self.scope.get().map_or(Path::new(""), PathBuf::as_path)
     }
 
     /// `Err(Poisoned)` once any sync of this handle has failed.
@@ -167,7 +181,7 @@ impl Durability {
         if !self.runs(step) {
             return Ok(());
         }
-        let result = crate::failpoint::hit(step.point()).and_then(|()| file.sync_all());
+        let result = crate::hooks::hit(self.scope(), step.point()).and_then(|()| file.sync_all());
         result.map_err(|e| self.poison(Error::io(path, e)))
     }
 
@@ -176,8 +190,9 @@ impl Durability {
         if !self.runs(step) {
             return Ok(());
         }
-        let result =
-            crate::failpoint::hit(step.point()).and_then(|()| File::open(path)).and_then(|f| f.sync_all());
+        let result = crate::hooks::hit(self.scope(), step.point())
+            .and_then(|()| File::open(path))
+            .and_then(|f| f.sync_all());
         result.map_err(|e| self.poison(Error::io(path, e)))
     }
 }

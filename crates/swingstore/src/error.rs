@@ -1,61 +1,113 @@
 //! The library's one error type. Every variant is something a caller can act on.
+//!
+//! Each variant's message carries its whole cause, and no variant reports a `source()`: so an
+//! error prints as one line with each cause once, whether shown with `{}`, `{:#}` or by walking
+//! a chain (as anyhow does).
 
 use std::path::PathBuf;
 
 /// Errors of the swingStore and its collector.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Another process (or another handle in this one) holds the store.
     #[error(
         "the store at {path} is in use by another process (a running kernel or another snapgc); stop it first"
     )]
-    InUse { path: PathBuf },
+    InUse {
+        /// The store directory.
+        path: PathBuf,
+    },
 
     /// The directory is not a store, or a read-only command was pointed at a missing directory.
     #[error("no store at {path}: {reason}")]
-    NoStore { path: PathBuf, reason: String },
+    NoStore {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is not (or cannot become) a store.
+        reason: String,
+    },
 
     /// A snapshot name that is not 64 lowercase hex characters.
     #[error("invalid snapshot hash {text:?}: expected 64 lowercase hex characters")]
-    InvalidHash { text: String },
+    InvalidHash {
+        /// The text given (at most 100 characters of it).
+        text: String,
+    },
 
     /// The snapshot is not in the store.
     #[error("snapshot {hash} is not in the store")]
-    NotFound { hash: String },
+    NotFound {
+        /// The snapshot.
+        hash: String,
+    },
 
     /// A blob's content does not match its name or its recorded length.
     #[error("snapshot {hash} is corrupt: expected {expected}, found {actual}")]
-    Corrupt { hash: String, expected: String, actual: String },
+    Corrupt {
+        /// The snapshot.
+        hash: String,
+        /// What a sound blob has.
+        expected: String,
+        /// What this one has.
+        actual: String,
+    },
 
     /// A root key whose value does not name a snapshot. The collector refuses to delete anything.
     #[error("root {key} is malformed ({reason}); refusing to collect")]
-    BadRoot { key: String, reason: String },
+    BadRoot {
+        /// The root key (shortened when long).
+        key: String,
+        /// Why its value names no snapshot.
+        reason: String,
+    },
 
     /// A metadata record (ours, in sled) that does not decode.
     #[error("metadata record {what} does not decode: {reason}")]
-    Codec { what: String, reason: String },
+    Codec {
+        /// Which record.
+        what: String,
+        /// Why it does not decode.
+        reason: String,
+    },
 
     /// Invalid configuration (root patterns, grace).
     #[error("invalid configuration: {0}")]
     Config(String),
 
     /// A file-system error, with the path it concerns.
-    #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("I/O error on {path}: {cause}")]
+    Io {
+        /// The path (or a description of the stream) concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
 
-    /// An error from sled (the kv database).
-    #[error("kv database error: {0}")]
-    Db(#[from] sled::Error),
+    /// An error of the kv database (sled, behind this type so that it can be replaced).
+    #[error("kv database error: {cause}")]
+    Db {
+        /// The database's error.
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// An earlier sync of this handle failed, so nothing it holds in memory can be trusted to
     /// be on disk: every write is refused until the store is reopened.
     #[error("the store refuses writes after a failed sync ({reason}); reopen it")]
-    Poisoned { reason: String },
+    Poisoned {
+        /// The failure that poisoned the handle.
+        reason: String,
+    },
 
     /// `commit()` refused: a staged root names a snapshot that is not in the store (a
     /// committed root always names a present blob). The block stays staged.
     #[error("root {key} names snapshot {hash}, which is not in the store; nothing committed")]
-    DanglingRoot { key: String, hash: String },
+    DanglingRoot {
+        /// The staged root key (shortened when long).
+        key: String,
+        /// The snapshot it names.
+        hash: String,
+    },
 
     /// `set_config` refused: the new root patterns would stop committed keys from being
     /// roots, and the collector would then delete the snapshots they name.
@@ -63,12 +115,24 @@ pub enum Error {
         "the new root patterns would un-root {count} committed root key(s) ({}): their snapshots would be collected; force it to proceed",
         keys.join(", ")
     )]
-    WouldUnroot { count: usize, keys: Vec<String> },
+    WouldUnroot {
+        /// How many committed root keys.
+        count: usize,
+        /// The first few of them.
+        keys: Vec<String>,
+    },
+}
+
+#[doc(hidden)]
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Db { cause: Box::new(e) }
+    }
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        Error::Io { path: path.into(), cause }
     }
 
     /// True for errors that mean "the thing is simply not there".

@@ -6,23 +6,64 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::blob::BlobMeta;
 use crate::error::{Error, Result};
 use crate::gc::Progress;
 use crate::gc::area::{known_blobs, list_blob_area};
-use crate::gc::mark::scan_roots;
 use crate::gc::policy::{Decision, decide};
 use crate::hash::SnapshotHash;
+use crate::roots::live::scan_roots;
 use crate::store::SwingStore;
+
+/// Where a blob stands with the collector, as `ls` shows it (serialized kebab-case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlobState {
+    /// A committed root names it.
+    Live,
+    /// Unreferenced, still inside its protection window (saved recently).
+    Young,
+    /// Unreferenced, past its protection window, not yet condemned by a pass.
+    Unreferenced,
+    /// Condemned by a pass: deleted once its grace runs out.
+    Condemned,
+    /// Its metadata record does not decode (never deleted; `verify` reports it).
+    DamagedMetadata,
+}
+
+impl BlobState {
+    /// The name `ls` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobState::Live => "live",
+            BlobState::Young => "young",
+            BlobState::Unreferenced => "unreferenced",
+            BlobState::Condemned => "condemned",
+            BlobState::DamagedMetadata => "damaged-metadata",
+        }
+    }
+}
+
+impl std::fmt::Display for BlobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One blob, as `ls` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlobInfo {
+    /// The snapshot's name.
     pub hash: String,
+    /// Raw (uncompressed) length.
     pub raw_bytes: u64,
+    /// Length of the blob file.
     pub stored_bytes: u64,
+    /// Epoch of the block that last saved it.
     pub saved_epoch: u64,
-    /// `live`, `young`, `unreferenced` or `condemned`.
-    pub state: String,
+    /// Its state under the persisted grace.
+    pub state: BlobState,
+    /// When a pass condemned it, if one did.
     pub condemned_epoch: Option<u64>,
     /// Root keys naming it.
     pub roots: Vec<String>,
@@ -31,20 +72,30 @@ pub struct BlobInfo {
 /// Totals, as `stats` shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
+    /// The last committed epoch.
     pub epoch: u64,
+    /// Committed root keys.
     pub roots: u64,
+    /// Distinct snapshots the roots name.
     pub live: u64,
+    /// Blobs the store has records of.
     pub blobs: u64,
+    /// Their raw bytes.
     pub raw_bytes: u64,
+    /// Their bytes on disk.
     pub stored_bytes: u64,
+    /// Blobs no root names.
     pub garbage: u64,
+    /// Their bytes on disk.
     pub garbage_bytes: u64,
 }
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
+    /// No problem found.
     pub ok: bool,
+    /// Blobs checked.
     pub checked: u64,
     /// Hashes named by a root but absent.
     pub missing: Vec<String>,
@@ -73,24 +124,24 @@ impl SwingStore {
                     raw_bytes: 0,
                     stored_bytes: 0,
                     saved_epoch: 0,
-                    state: if keys.is_empty() { "damaged-metadata".into() } else { "live".into() },
+                    state: if keys.is_empty() { BlobState::DamagedMetadata } else { BlobState::Live },
                     condemned_epoch: None,
                     roots: keys,
                 });
                 continue;
             };
             let state = match decide(&meta, !keys.is_empty(), locked.is_leased(&hash), epoch, grace, false) {
-                Decision::Live => "live",
-                Decision::Young { .. } => "young",
-                _ if meta.condemned_epoch.is_some() => "condemned",
-                _ => "unreferenced",
+                Decision::Live => BlobState::Live,
+                Decision::Young { .. } => BlobState::Young,
+                _ if meta.condemned_epoch.is_some() => BlobState::Condemned,
+                _ => BlobState::Unreferenced,
             };
             out.push(BlobInfo {
                 hash: hash.to_hex(),
                 raw_bytes: meta.raw_bytes,
                 stored_bytes: meta.stored_bytes,
                 saved_epoch: meta.saved_epoch,
-                state: state.into(),
+                state,
                 condemned_epoch: meta.condemned_epoch,
                 roots: keys,
             });
@@ -211,7 +262,7 @@ trait MetaSizes {
     fn unwrap_or_default_meta(self) -> (u64, u64);
 }
 
-impl MetaSizes for Result<crate::meta::BlobMeta, String> {
+impl MetaSizes for Result<BlobMeta, String> {
     fn unwrap_or_default_meta(self) -> (u64, u64) {
         self.map(|m| (m.raw_bytes, m.stored_bytes)).unwrap_or((0, 0))
     }

@@ -1,13 +1,10 @@
 //! The kvStore: string keys to string values on sled, with writes staged per block.
 //!
-//! Reads see the staged block (read-your-writes). [`KvStore::commit`] applies the whole block in
-//! one `apply_batch` on sled's default tree (atomic: all or nothing after a crash), together with
-//! the root index, the root generation and the next epoch, then `flush()`es before it returns, so
-//! a returned commit is durable. [`KvStore::abort`] drops the staged block.
-//!
-//! Everything lives in one sled tree, under key prefixes (see docs/format.md):
-//! `k/<key>` kv data, `r/<key>` root index (a copy of the value of each key that matches a root
-//! pattern), `m/<hex>` blob metadata, `s/<name>` store state.
+//! Reads see the staged block (read-your-writes). A commit applies the whole block in one
+//! `apply_batch` on sled's default tree (atomic: all or nothing after a crash), together with
+//! the root index entries, the root generation and the next epoch, then flushes sled and fsyncs
+//! its log before it returns, so a returned commit is durable; only then do the epoch and the
+//! in-memory root index move. [`KvStore::abort`] drops the staged block. Keys: `crate::schema`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,48 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::codec;
+use crate::config::{ConfigChange, GcConfig};
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, Result};
-use crate::failpoint::{self, points};
-use crate::hash::SnapshotHash;
-use crate::meta::GcConfig;
-use crate::root::{RootPatterns, parse_root_value};
-use crate::store::ConfigChange;
-
-pub(crate) const KV_PREFIX: &[u8] = b"k/";
-pub(crate) const ROOT_PREFIX: &[u8] = b"r/";
-pub(crate) const META_PREFIX: &[u8] = b"m/";
-pub(crate) const EPOCH_KEY: &[u8] = b"s/epoch";
-pub(crate) const ROOT_GEN_KEY: &[u8] = b"s/root_generation";
-pub(crate) const SAVE_GEN_KEY: &[u8] = b"s/save_generation";
-pub(crate) const CONFIG_KEY: &[u8] = b"s/config";
-pub(crate) const GC_STATE_KEY: &[u8] = b"s/gc_state";
-pub(crate) const SESSION_KEY: &[u8] = b"s/session_open";
-
-pub(crate) fn prefixed(prefix: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + key.len());
-    out.extend_from_slice(prefix);
-    out.extend_from_slice(key);
-    out
-}
-
-/// `m/<hex>`: the metadata record of a blob.
-pub(crate) fn meta_key(hash: &SnapshotHash) -> Vec<u8> {
-    prefixed(META_PREFIX, hash.to_hex().as_bytes())
-}
-
-pub(crate) fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
-    match db.get(key)? {
-        None => Ok(0),
-        Some(v) => {
-            let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| Error::Codec {
-                what: String::from_utf8_lossy(key).into_owned(),
-                reason: format!("expected 8 bytes, found {}", v.len()),
-            })?;
-            Ok(u64::from_be_bytes(bytes))
-        }
-    }
-}
+use crate::hooks::{self, points};
+use crate::roots::index::{RootEntry, RootIndex};
+use crate::roots::pattern::RootPatterns;
+use crate::schema::{CONFIG_KEY, EPOCH_KEY, GC_STATE_KEY, KV_PREFIX, ROOT_GEN_KEY, prefixed, read_u64};
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String> {
     String::from_utf8(bytes.to_vec())
@@ -76,7 +38,6 @@ pub struct KvStore {
     epoch: AtomicU64,
     /// Bumped by every commit that touches a root key (mirrors `s/root_generation`).
     root_generation: AtomicU64,
-    patterns: RwLock<RootPatterns>,
     config: RwLock<GcConfig>,
     /// Held by `commit` and by a whole collection, so a pass sees one committed state.
     commit_lock: Mutex<()>,
@@ -100,34 +61,6 @@ impl std::fmt::Debug for KvStore {
     }
 }
 
-/// Committed root key -> the snapshot its value names, or why it does not parse.
-pub(crate) type RootIndex = BTreeMap<String, Result<SnapshotHash, String>>;
-
-fn parse_root(key: &str, value: &[u8]) -> Result<SnapshotHash, String> {
-    match parse_root_value(key, value) {
-        Ok(hash) => Ok(hash),
-        Err(Error::BadRoot { reason, .. }) => Err(reason),
-        Err(other) => Err(other.to_string()),
-    }
-}
-
-/// Reads the root index from sled. A key that is not UTF-8 becomes a bad root (the collector
-/// then refuses to run, naming it) rather than a store that cannot be opened.
-fn load_root_index(db: &sled::Db) -> Result<RootIndex> {
-    let mut index = RootIndex::new();
-    for item in db.scan_prefix(ROOT_PREFIX) {
-        let (k, v) = item?;
-        let raw = &k[ROOT_PREFIX.len()..];
-        match std::str::from_utf8(raw) {
-            Ok(key) => index.insert(key.to_owned(), parse_root(key, &v)),
-            Err(_) => {
-                index.insert(String::from_utf8_lossy(raw).into_owned(), Err("the key is not UTF-8".into()))
-            }
-        };
-    }
-    Ok(index)
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -149,14 +82,13 @@ impl KvStore {
             }
         };
         let patterns = RootPatterns::new(&config.root_patterns)?;
-        let roots = RwLock::new(load_root_index(&db)?);
+        let roots = RwLock::new(RootIndex::load(&db, patterns)?);
         Ok(Self {
             roots,
             epoch: AtomicU64::new(read_u64(&db, EPOCH_KEY)?),
             root_generation: AtomicU64::new(read_u64(&db, ROOT_GEN_KEY)?),
             db,
             staged: Mutex::new(BTreeMap::new()),
-            patterns: RwLock::new(patterns),
             config: RwLock::new(config),
             commit_lock: Mutex::new(()),
             db_file,
@@ -324,10 +256,7 @@ impl KvStore {
     }
 
     pub(crate) fn is_root(&self, key: &str) -> bool {
-        match self.patterns.read() {
-            Ok(p) => p.is_root(key),
-            Err(p) => p.into_inner().is_root(key),
-        }
+        self.roots.read().unwrap_or_else(|p| p.into_inner()).is_root(key)
     }
 
     pub(crate) fn commit_guard(&self) -> MutexGuard<'_, ()> {
@@ -346,24 +275,15 @@ impl KvStore {
         before_apply(&staged)?;
         let mut batch = sled::Batch::default();
         let mut roots_touched = false;
-        for (key, value) in staged.iter() {
-            let kv_key = prefixed(KV_PREFIX, key.as_bytes());
-            let is_root = self.is_root(key);
-            roots_touched |= is_root;
-            let root_key = prefixed(ROOT_PREFIX, key.as_bytes());
-            match value {
-                Some(v) => {
-                    batch.insert(kv_key, v.as_bytes());
-                    if is_root {
-                        batch.insert(root_key, v.as_bytes());
-                    }
+        {
+            let roots = self.roots.read().unwrap_or_else(|p| p.into_inner());
+            for (key, value) in staged.iter() {
+                let kv_key = prefixed(KV_PREFIX, key.as_bytes());
+                match value {
+                    Some(v) => batch.insert(kv_key, v.as_bytes()),
+                    None => batch.remove(kv_key),
                 }
-                None => {
-                    batch.remove(kv_key);
-                    if is_root {
-                        batch.remove(root_key);
-                    }
-                }
+                roots_touched |= roots.stage(&mut batch, key, value.as_deref());
             }
         }
         let epoch = self.committed_epoch() + 1;
@@ -371,18 +291,13 @@ impl KvStore {
         batch.insert(EPOCH_KEY, &epoch.to_be_bytes());
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         self.db.apply_batch(batch).map_err(|e| self.durability.poison(e.into()))?;
-        failpoint::hit(points::COMMIT_BEFORE_SYNC).map_err(|e| self.durability.poison(Error::io("kv", e)))?;
+        hooks::hit(self.durability.scope(), points::COMMIT_BEFORE_SYNC)
+            .map_err(|e| self.durability.poison(Error::io("kv", e)))?;
         self.sync_log(SyncStep::KvLog)?;
         self.sync_value_files()?;
         // Durable: only now does the rest of the store see the new epoch and roots.
         if roots_touched {
-            let mut index = self.roots.write().unwrap_or_else(|p| p.into_inner());
-            for (key, value) in staged.iter().filter(|(key, _)| self.is_root(key)) {
-                match value {
-                    Some(v) => index.insert(key.clone(), parse_root(key, v.as_bytes())),
-                    None => index.remove(key),
-                };
-            }
+            self.roots.write().unwrap_or_else(|p| p.into_inner()).apply(staged.iter());
         }
         staged.clear();
         self.epoch.store(epoch, Ordering::SeqCst);
@@ -403,32 +318,17 @@ impl KvStore {
                 "commit or abort the open block before changing the configuration".into(),
             ));
         }
-        let unrooted: Vec<String> = {
-            let index = self.roots.read().unwrap_or_else(|p| p.into_inner());
-            index.keys().filter(|key| !patterns.is_root(key)).cloned().collect()
-        };
-        if !unrooted.is_empty() && !force {
-            let keys = unrooted.iter().take(5).map(|k| crate::error::shorten(k)).collect();
-            return Err(Error::WouldUnroot { count: unrooted.len(), keys });
-        }
         let mut batch = sled::Batch::default();
-        let mut new_index = RootIndex::new();
-        let mut rooted = Vec::new();
-        for item in self.db.scan_prefix(ROOT_PREFIX) {
-            let (k, _) = item?;
-            batch.remove(k);
-        }
-        for item in self.db.scan_prefix(KV_PREFIX) {
-            let (k, v) = item?;
-            let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
-            if patterns.is_root(&key) {
-                if !self.is_root(&key) {
-                    rooted.push(key.clone());
-                }
-                new_index.insert(key.clone(), parse_root(&key, &v));
-                batch.insert(prefixed(ROOT_PREFIX, key.as_bytes()), v);
+        let (new_index, unrooted, rooted) = {
+            let roots = self.roots.read().unwrap_or_else(|p| p.into_inner());
+            let unrooted = roots.unrooted_by(&patterns);
+            if !unrooted.is_empty() && !force {
+                let keys = unrooted.iter().take(5).map(|k| crate::error::shorten(k)).collect();
+                return Err(Error::WouldUnroot { count: unrooted.len(), keys });
             }
-        }
+            let (new_index, rooted) = roots.rebuild(&self.db, patterns, &mut batch)?;
+            (new_index, unrooted, rooted)
+        };
         let root_generation = self.root_generation() + 1;
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         batch.insert(CONFIG_KEY, codec::encode(&config)?);
@@ -438,10 +338,6 @@ impl KvStore {
         let old = self.config();
         *self.roots.write().unwrap_or_else(|p| p.into_inner()) = new_index;
         self.root_generation.store(root_generation, Ordering::SeqCst);
-        match self.patterns.write() {
-            Ok(mut p) => *p = patterns,
-            Err(poisoned) => *poisoned.into_inner() = patterns,
-        }
         match self.config.write() {
             Ok(mut c) => *c = config.clone(),
             Err(poisoned) => *poisoned.into_inner() = config.clone(),
@@ -452,10 +348,7 @@ impl KvStore {
     /// Visits every committed root in key order, with the snapshot it names or why its value
     /// does not parse. Walks the in-memory mirror of the root index: the cost grows with the
     /// number of roots only, whatever the size of the kv store.
-    pub(crate) fn for_each_root(
-        &self,
-        mut f: impl FnMut(&str, &Result<SnapshotHash, String>) -> Result<()>,
-    ) -> Result<()> {
+    pub(crate) fn for_each_root(&self, mut f: impl FnMut(&str, &RootEntry) -> Result<()>) -> Result<()> {
         let index = self.roots.read().unwrap_or_else(|p| p.into_inner());
         for (key, entry) in index.iter() {
             f(key, entry)?;
@@ -468,8 +361,15 @@ impl KvStore {
 mod tests {
     use super::*;
 
-    fn mirror(kv: &KvStore) -> RootIndex {
-        kv.roots.read().map(|r| r.clone()).unwrap_or_default()
+    type Entries = BTreeMap<String, RootEntry>;
+
+    fn mirror(kv: &KvStore) -> Entries {
+        kv.roots.read().map(|r| r.entries().clone()).unwrap_or_default()
+    }
+
+    fn in_sled(kv: &KvStore) -> Result<Entries> {
+        let patterns = RootPatterns::new(&kv.config().root_patterns)?;
+        Ok(RootIndex::load(kv.db(), patterns)?.entries().clone())
     }
 
     #[test]
@@ -478,8 +378,8 @@ mod tests {
         let db = sled::Config::new().path(dir.path()).open()?;
         let db_file = File::open(dir.path().join("db")).map_err(|e| Error::io("db", e))?;
         let kv = KvStore::open(db, db_file, dir.path().to_owned(), Arc::new(Durability::new()?))?;
-        let h = |n: u8| SnapshotHash::of(&[n]);
-        let value = |n: u8| crate::root::format_root_value(&h(n), 0);
+        let h = |n: u8| crate::hash::SnapshotHash::of(&[n]);
+        let value = |n: u8| crate::roots::format_root_value(&h(n), 0);
         for round in 0..20u8 {
             kv.set(&format!("v{}.lastSnapshot", round % 5), &value(round));
             kv.set(&format!("v{}.vs.x", round % 5), "not a root");
@@ -493,13 +393,13 @@ mod tests {
                 kv.abort();
             }
             kv.commit(|_| Ok(()))?;
-            assert_eq!(mirror(&kv), load_root_index(kv.db())?, "round {round}");
+            assert_eq!(mirror(&kv), in_sled(&kv)?, "round {round}");
         }
         kv.set_config(
             GcConfig { root_patterns: vec!["v*.lastSnapshot".into(), "v*.vs.x".into()], grace: 2 },
             false,
         )?;
-        let index = load_root_index(kv.db())?;
+        let index = in_sled(&kv)?;
         assert_eq!(mirror(&kv), index);
         assert!(index.contains_key("v0.vs.x"), "re-indexed under the new patterns");
         Ok(())

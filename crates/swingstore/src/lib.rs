@@ -4,36 +4,73 @@
 //!
 //! ```no_run
 //! # fn main() -> swingstore::Result<()> {
-//! use swingstore::{SwingStore, root::format_root_value};
+//! use swingstore::{SwingStore, format_root_value};
 //! let store = SwingStore::create("/var/lib/node/swingstore")?;
 //! let saved = store.save_bytes(b"heap bytes")?;
 //! store.kv().set("v1.lastSnapshot", &format_root_value(&saved.hash, 0));
-//! store.commit()?;
+//! store.commit()?; // durable when it returns: the blob first, then the root
 //! let report = store.gc()?;
 //! println!("swept {} blobs", report.swept);
 //! # Ok(()) }
 //! ```
+//!
+//! The API is this page: [`SwingStore`] (open, save, load, lease, commit, gc, inspect), its
+//! [`KvStore`], and the types they take and return. Modules are private; test hooks and the
+//! records the fuzz targets decode are behind features (`failpoints`, `internals`) and hidden.
 
-pub mod blob;
-pub mod codec;
+#![warn(missing_docs)]
+
+mod blob;
+mod codec;
+mod config;
 mod durability;
-pub mod error;
-pub mod failpoint;
-pub mod gc;
-pub mod hash;
-pub mod inspect;
-pub mod kv;
-pub mod layout;
-pub mod lease;
-pub mod meta;
-pub mod root;
+mod error;
+mod gc;
+mod hash;
+mod hooks;
+mod inspect;
+mod kv;
+mod layout;
+mod lease;
+mod roots;
+mod schema;
 mod store;
 
-pub use blob::BlobReader;
+pub use blob::{BlobMeta, BlobReader, into_store_error};
+pub use config::{
+    ConfigChange, DEFAULT_GRACE, DEFAULT_ROOT_PATTERN, GcConfig, MAX_ROOT_PATTERN_BYTES, MAX_ROOT_PATTERNS,
+};
 pub use error::{Error, Result};
-pub use gc::{GcOptions, GcReport};
+pub use gc::{Candidate, GcOptions, GcReport, Kept, Progress, SweepError};
 pub use hash::SnapshotHash;
+pub use inspect::{BlobInfo, BlobState, Stats, VerifyReport};
 pub use kv::KvStore;
 pub use lease::Lease;
-pub use meta::{BlobMeta, GcConfig};
-pub use store::{ConfigChange, OpenOptions, SaveInfo, SwingStore};
+pub use roots::{RootPatterns, format_root_value, parse_root_value};
+pub use store::{OpenOptions, SaveInfo, SwingStore};
+
+/// Test hooks (feature `failpoints`): pause, crash or fail at named points, and the store's
+/// durability steps. For the crash tests; not part of the API.
+#[cfg(feature = "failpoints")]
+#[doc(hidden)]
+pub mod failpoint {
+    pub use crate::durability::SyncStep;
+    pub use crate::hooks::{Action, clear, clear_all, clear_for, points, set, set_for};
+
+    /// Every durability step, in the order a store meets them.
+    pub const SYNC_STEPS: [SyncStep; 11] = SyncStep::ALL;
+}
+
+/// The records kept in sled and their codec (feature `internals`), for the fuzz targets and
+/// the golden-bytes tests; not part of the API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::codec::{decode, encode};
+    pub use crate::gc::state::GcState;
+
+    /// The mark alone (for benchmarks): the number of distinct live snapshots.
+    pub fn mark(store: &crate::SwingStore) -> crate::Result<usize> {
+        crate::roots::live::mark(store.kv(), false).map(|live| live.live.len())
+    }
+}

@@ -348,7 +348,7 @@ fn root_patterns_are_persisted_and_reindex_existing_keys() -> swingstore::Result
     {
         let store = SwingStore::create(dir.path())?;
         zygote = store.save_bytes(&content(42))?;
-        store.kv().set("zygote.base.snapshot", &swingstore::root::format_root_value(&zygote.hash, 0));
+        store.kv().set("zygote.base.snapshot", &swingstore::format_root_value(&zygote.hash, 0));
         store.commit()?;
         store.set_config(GcConfig {
             root_patterns: vec!["v*.lastSnapshot".into(), "zygote.*.snapshot".into()],
@@ -374,7 +374,7 @@ fn a_config_change_that_would_unroot_committed_keys_is_refused_unless_forced() -
     let change = store.set_config(both.clone())?;
     assert!(change.rooted.is_empty() && change.unrooted.is_empty());
     let zygote = store.save_bytes(&content(42))?;
-    store.kv().set("zygote.base.snapshot", &swingstore::root::format_root_value(&zygote.hash, 0));
+    store.kv().set("zygote.base.snapshot", &swingstore::format_root_value(&zygote.hash, 0));
     store.commit()?;
     // Dropping the zygote pattern would un-root the committed zygote key: refused, named.
     let only_vats = GcConfig { root_patterns: vec!["v*.lastSnapshot".into()], grace: 2 };

@@ -138,7 +138,7 @@ fn a_failed_sync_poisons_the_handle_until_it_is_reopened() -> swingstore::Result
 
         let store = SwingStore::open(dir.path(), OpenOptions::default())?;
         let root = store.kv().get_committed("v1.lastSnapshot")?.expect("a root");
-        let named = swingstore::root::parse_root_value("v1.lastSnapshot", root.as_bytes())?;
+        let named = swingstore::parse_root_value("v1.lastSnapshot", root.as_bytes())?;
         let expected = if store.epoch() == 2 { b.hash } else { a.hash };
         assert_eq!(named, expected, "{}: epoch {}", step.name(), store.epoch());
         assert!(store.load_bytes(&named).is_ok(), "{}: the root's blob loads", step.name());
@@ -165,5 +165,87 @@ fn a_failed_sync_at_open_fails_the_open_not_the_store() -> swingstore::Result<()
         let store = SwingStore::create(dir.path())?;
         store.commit()?;
     }
+    Ok(())
+}
+
+/// Hardening 1: a scanning pass verifies an orphan that does not verify; before it quarantines
+/// the file, a save of the same bytes publishes the good one. The pass must leave the good
+/// file alone: the root that names it commits and loads.
+#[test]
+fn a_scanning_pass_never_quarantines_a_blob_a_save_just_published() -> swingstore::Result<()> {
+    let _turn = turn();
+    failpoint::clear_all();
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    store.commit()?;
+    let x = content(7);
+    let hash = swingstore::SnapshotHash::of(&x);
+    // A valid LZ4 frame of X plus one byte, under X's name: an orphan that does not verify.
+    let mut damaged = x.clone();
+    damaged.push(0);
+    let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    std::io::Write::write_all(&mut enc, &damaged).expect("encode");
+    let frame = enc.finish().expect("frame");
+    std::fs::write(dir.path().join("snapshots").join(format!("{hash}.lz4")), frame).expect("write");
+    // The kernel replays its block while the first pass scans.
+    save_from_another_thread_at(points::GC_AFTER_ORPHAN_VERIFY, &store, 7);
+    let report = store.gc_with(&swingstore::GcOptions { scan: true, ..Default::default() })?;
+    failpoint::clear(points::GC_AFTER_ORPHAN_VERIFY);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    set_root(&store, 1, &hash);
+    store.commit()?;
+    assert_eq!(store.load_bytes(&hash)?, x, "the published blob was moved away");
+    let corrupt = dir.path().join("snapshots").join(format!("{hash}.lz4.corrupt"));
+    assert!(!corrupt.exists());
+    Ok(())
+}
+
+/// Hardening 4: an offline pass refuses to start over a blob saved in the open block (its root
+/// is not staged yet), and a dedup save that returns during the pass keeps its blob.
+#[test]
+fn an_offline_pass_never_deletes_a_blob_saved_before_or_during_it() -> swingstore::Result<()> {
+    let _turn = turn();
+    failpoint::clear_all();
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let x = store.save_bytes(&content(3))?;
+    let now = swingstore::GcOptions { now: true, ..Default::default() };
+    assert!(store.gc_with(&now).is_err(), "refused: a blob was saved since the last commit");
+    store.commit()?;
+    save_from_another_thread_at(points::SWEEP_BEFORE_UNLINK, &store, 3);
+    let report = store.gc_with(&now)?;
+    failpoint::clear(points::SWEEP_BEFORE_UNLINK);
+    assert_eq!(report.swept, 0, "{report:?}");
+    set_root(&store, 1, &x.hash);
+    store.commit()?;
+    assert_eq!(store.load_bytes(&x.hash)?, content(3));
+    Ok(())
+}
+
+/// Hardening 2: a lease keeps protecting its blob after every handle is dropped and the store
+/// is reopened in the same process (a kernel restart while a reader still holds it).
+#[test]
+fn a_lease_outlives_the_handle_it_was_taken_from() -> swingstore::Result<()> {
+    let _turn = turn();
+    failpoint::clear_all();
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let a = store.save_bytes(&content(5))?;
+    set_root(&store, 1, &a.hash);
+    store.commit()?;
+    let lease = store.lease(a.hash);
+    drop(store);
+    let store = SwingStore::open(dir.path(), swingstore::OpenOptions::default())?;
+    store.kv().delete("v1.lastSnapshot");
+    store.commit()?;
+    for _ in 0..3 {
+        let report = gc_g(&store, 0);
+        assert_eq!(report.swept, 0, "{report:?}");
+        store.commit()?;
+    }
+    assert_eq!(store.load_bytes(&a.hash)?, content(5));
+    drop(lease);
+    store.commit()?;
+    assert_eq!(gc_g(&store, 0).swept, 1, "once the lease is gone the blob is garbage");
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{content, temp_dir};
 use proptest::prelude::*;
-use swingstore::{GcOptions, Lease, OpenOptions, SnapshotHash, SwingStore, root::format_root_value};
+use swingstore::{GcOptions, Lease, OpenOptions, SnapshotHash, SwingStore, format_root_value};
 
 const CONTENTS: u8 = 8;
 const VATS: u8 = 4;

@@ -112,7 +112,7 @@ fn save_and_load_round_trip_real_heaps() -> swingstore::Result<()> {
     store
         .load(&saved.hash)?
         .read_to_end(&mut streamed)
-        .map_err(|e| swingstore::blob::into_store_error(e, &saved.hash))?;
+        .map_err(|e| swingstore::into_store_error(e, &saved.hash))?;
     assert_eq!(streamed, heap);
 
     for path in corpus_heaps() {
@@ -163,9 +163,9 @@ fn corrupt_and_expect(mutate: impl FnOnce(&std::path::Path)) -> Error {
     mutate(&path);
     let Err(err) = store.load_bytes(&saved.hash) else { panic!("a damaged blob must not load") };
     let mut sink = Vec::new();
-    let streamed = store.load(&saved.hash).and_then(|mut r| {
-        r.read_to_end(&mut sink).map_err(|e| swingstore::blob::into_store_error(e, &saved.hash))
-    });
+    let streamed = store
+        .load(&saved.hash)
+        .and_then(|mut r| r.read_to_end(&mut sink).map_err(|e| swingstore::into_store_error(e, &saved.hash)));
     assert!(streamed.is_err(), "the streaming reader must fail too");
     err
 }

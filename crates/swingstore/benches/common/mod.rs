@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use swingstore::root::format_root_value;
+use swingstore::format_root_value;
 use swingstore::{SnapshotHash, SwingStore};
 
 /// One real XS heap snapshot.

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 
+use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
-use crate::kv::META_PREFIX;
 use crate::layout::parse_blob_file_name;
-use crate::meta::BlobMeta;
+use crate::schema::META_PREFIX;
 use crate::store::SwingStore;
 
 /// Every blob the store has metadata for, in hash order (deterministic), with its decoded
@@ -31,7 +31,7 @@ pub(crate) fn known_blobs(store: &SwingStore) -> Result<BTreeMap<SnapshotHash, R
 
 /// The current metadata record of one blob, if it decodes.
 pub(crate) fn current_meta(store: &SwingStore, hash: &SnapshotHash) -> Result<Option<BlobMeta>> {
-    let bytes = store.inner.kv.db().get(crate::kv::meta_key(hash))?;
+    let bytes = store.inner.kv.db().get(crate::schema::meta_key(hash))?;
     Ok(bytes.and_then(|b| codec::decode::<BlobMeta>(&b, "blob metadata").ok()))
 }
 

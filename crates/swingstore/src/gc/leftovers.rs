@@ -16,12 +16,13 @@ use super::Pass;
 use super::area::{AreaListing, current_meta};
 use super::report::{GcReport, Kept, SweepError};
 use crate::blob;
+use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
-use crate::kv::meta_key;
+use crate::hooks::{self, points};
 use crate::layout::{TEMP_PREFIX, TEMP_SUFFIX, parse_quarantine_file_name, quarantine_file_name};
-use crate::meta::BlobMeta;
+use crate::schema::meta_key;
 use crate::store::open_blob;
 
 /// Removes temp files of saves no longer in progress. Only the names saves write are ours.
@@ -178,6 +179,8 @@ pub(super) fn handle_orphans(
             continue;
         }
         let (verified_id, verified) = verify_orphan(pass, hash);
+        hooks::hit(pass.store.inner.durability.scope(), points::GC_AFTER_ORPHAN_VERIFY)
+            .map_err(|e| Error::io("gc", e))?;
         let locked = store.inner.sweep.lock();
         // A save published it meanwhile: the save's record stands, there is nothing to adopt.
         if locked.saved_since(hash, pass.save_generation) || current_meta(store, hash)?.is_some() {

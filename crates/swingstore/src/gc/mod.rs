@@ -6,24 +6,21 @@
 
 pub(crate) mod area;
 mod leftovers;
-pub mod mark;
-pub mod policy;
-pub mod report;
+pub(crate) mod policy;
+mod report;
+pub(crate) mod state;
 mod sweep;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-pub use mark::LiveSet;
-pub use policy::{Decision, decide};
 pub use report::{Candidate, GcReport, Kept, SweepError};
 
-use crate::codec;
 use crate::error::{Error, Result};
-use crate::kv::GC_STATE_KEY;
-use crate::meta::GcState;
+use crate::roots::live::{self, LiveSet};
 use crate::store::SwingStore;
+use state::GcState;
 
 /// Progress callback: `(done, total)`.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
@@ -127,7 +124,7 @@ impl SwingStore {
         }
 
         // Root keys are only needed to explain decisions (dry run) and to name missing ones.
-        let live = mark::mark(&inner.kv, options.dry_run)?;
+        let live = live::mark(&inner.kv, options.dry_run)?;
         let mark_us = micros(started);
         let sweep_started = Instant::now();
         let pass = Pass { store: self, live: &live, epoch, grace, options, save_generation };
@@ -138,6 +135,7 @@ impl SwingStore {
             leftovers::remove_temp_leftovers(&pass, &mut report)?;
             let listing = area::list_blob_area(self)?;
             leftovers::handle_strays(&pass, &listing, &mut report);
+            report.strays.sort();
             settled &= leftovers::handle_orphans(&pass, &listing, &mut known, &mut report)?;
             settled &= leftovers::check_live_present(&pass, Some(&listing), &mut report);
         } else {
@@ -166,12 +164,12 @@ impl SwingStore {
                     blobs: outcome.blobs_left,
                     stored_bytes: outcome.bytes_left,
                 };
-                db.insert(GC_STATE_KEY, codec::encode(&state)?)?;
+                state.store(db)?;
                 if scan {
                     inner.needs_scan.store(false, Ordering::SeqCst);
                 }
             } else {
-                db.remove(GC_STATE_KEY)?;
+                GcState::forget(db)?;
             }
         }
         report.sweep_us = micros(sweep_started);
@@ -188,13 +186,8 @@ impl SwingStore {
         save_generation: u64,
         started: Instant,
     ) -> Result<Option<GcReport>> {
-        let Some(bytes) = self.inner.kv.db().get(GC_STATE_KEY)? else { return Ok(None) };
-        let Ok(state) = codec::decode::<GcState>(&bytes, "gc state") else { return Ok(None) };
-        let unchanged = state.root_generation == root_generation
-            && state.save_generation == save_generation
-            && state.grace == grace
-            && epoch < state.next_due_epoch;
-        if !unchanged {
+        let Some(state) = GcState::load(self.inner.kv.db())? else { return Ok(None) };
+        if !state.still_holds(epoch, grace, root_generation, save_generation) {
             return Ok(None);
         }
         Ok(Some(GcReport {

@@ -6,7 +6,7 @@
 //! window the first collection condemns it at `C`; the first collection at `C >= condemned + G`
 //! deletes it, provided it is still unreferenced and not leased.
 
-use crate::meta::BlobMeta;
+use crate::blob::BlobMeta;
 
 /// What to do with one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

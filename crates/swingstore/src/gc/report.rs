@@ -5,15 +5,20 @@ use serde::Serialize;
 /// A blob the pass deletes (or, in a dry run, would delete).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
+    /// The snapshot.
     pub hash: String,
+    /// Bytes its file holds.
     pub stored_bytes: u64,
+    /// Why it goes.
     pub reason: String,
 }
 
 /// A blob the pass keeps, and why (dry run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Kept {
+    /// The snapshot.
     pub hash: String,
+    /// Why it stays.
     pub reason: String,
 }
 
@@ -22,6 +27,7 @@ pub struct Kept {
 pub struct SweepError {
     /// The blob hash, or the file name for strays and temp files.
     pub item: String,
+    /// What went wrong with it.
     pub error: String,
 }
 
@@ -36,6 +42,7 @@ pub struct GcReport {
     pub live: u64,
     /// Blobs deleted (dry run: that would be).
     pub swept: u64,
+    /// Bytes of the blobs deleted (dry run: that would be).
     pub swept_bytes: u64,
     /// Condemned blobs kept because their grace has not run out.
     pub kept_grace: u64,
@@ -47,6 +54,7 @@ pub struct GcReport {
     pub pending: u64,
     /// Grace (epochs) the pass used.
     pub grace: u64,
+    /// Nothing was changed.
     pub dry_run: bool,
     /// The pass decided from its saved state that nothing could have changed.
     pub skipped: bool,

@@ -12,12 +12,12 @@ use super::Pass;
 use super::area::current_meta;
 use super::policy::{Decision, decide};
 use super::report::{Candidate, GcReport, Kept, SweepError};
+use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
-use crate::kv::meta_key;
-use crate::meta::BlobMeta;
+use crate::hooks::{self, points};
+use crate::schema::meta_key;
 
 pub(crate) struct Outcome {
     pub report: GcReport,
@@ -138,7 +138,8 @@ pub(super) fn run(
     }
 
     // Condemnations may be written lazily: losing them in a crash only delays a sweep.
-    failpoint::hit(points::GC_BEFORE_CONDEMN).map_err(|e| Error::io("gc", e))?;
+    hooks::hit(pass.store.inner.durability.scope(), points::GC_BEFORE_CONDEMN)
+        .map_err(|e| Error::io("gc", e))?;
     // Under the sweep lock, and only where no save renewed the blob since it was read: a save
     // from another thread must never be overwritten by the stale record.
     if !condemn.is_empty() {
@@ -156,7 +157,8 @@ pub(super) fn run(
         }
         db.apply_batch(batch)?;
     }
-    failpoint::hit(points::GC_AFTER_CONDEMN).map_err(|e| Error::io("gc", e))?;
+    hooks::hit(pass.store.inner.durability.scope(), points::GC_AFTER_CONDEMN)
+        .map_err(|e| Error::io("gc", e))?;
 
     let budget = options.budget.unwrap_or(u64::MAX);
     let total = due.len() as u64;
@@ -215,7 +217,8 @@ enum SweepOutcome {
 /// Deletes one blob, re-checking under the sweep lock that it is still not leased and not
 /// re-saved since the decision.
 fn sweep_one(pass: &Pass<'_>, hash: &SnapshotHash, decided: &BlobMeta) -> Result<SweepOutcome> {
-    failpoint::hit(points::SWEEP_BEFORE_UNLINK).map_err(|e| Error::io("gc", e))?;
+    hooks::hit(pass.store.inner.durability.scope(), points::SWEEP_BEFORE_UNLINK)
+        .map_err(|e| Error::io("gc", e))?;
     let store = pass.store;
     let inner = &store.inner;
     let locked = inner.sweep.lock();
@@ -241,7 +244,8 @@ fn sweep_one(pass: &Pass<'_>, hash: &SnapshotHash, decided: &BlobMeta) -> Result
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Ok(SweepOutcome::Failed(format!("{}: {e}", path.display()))),
     }
-    failpoint::hit(points::SWEEP_AFTER_UNLINK).map_err(|e| Error::io(&path, e))?;
+    hooks::hit(pass.store.inner.durability.scope(), points::SWEEP_AFTER_UNLINK)
+        .map_err(|e| Error::io(&path, e))?;
     // Still under the lock, so a save of the same bytes cannot slip its record in between.
     // The file is gone; if its record cannot be removed now, a later pass meets ENOENT and
     // removes it then.

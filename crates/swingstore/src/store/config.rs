@@ -1,22 +1,9 @@
 //! Changing the collector configuration, guarded: a change that would stop committed keys
 //! from being roots (so that their snapshots would be collected) is refused unless forced.
 
-use super::SwingStore;
+use super::handle::SwingStore;
+use crate::config::{ConfigChange, GcConfig};
 use crate::error::Result;
-use crate::meta::GcConfig;
-
-/// What a configuration change did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigChange {
-    /// The configuration before.
-    pub old: GcConfig,
-    /// The configuration now in force.
-    pub new: GcConfig,
-    /// Committed keys that were roots and no longer are (non-empty only when forced).
-    pub unrooted: Vec<String>,
-    /// Committed keys that were not roots and now are.
-    pub rooted: Vec<String>,
-}
 
 impl SwingStore {
     /// Persists a new collector configuration (root patterns, default grace) and rebuilds the

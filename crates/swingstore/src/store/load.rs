@@ -4,13 +4,13 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::SwingStore;
+use super::handle::SwingStore;
+use crate::blob::BlobMeta;
 use crate::blob::{self, BlobReader};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
-use crate::kv::meta_key;
-use crate::meta::BlobMeta;
+use crate::schema::meta_key;
 
 /// Opens a blob file for reading: a missing file is `NotFound`; anything but a regular file
 /// (a directory, a symlink, a FIFO that would block the open forever) is `Corrupt`, checked

@@ -12,12 +12,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
-use super::{Inner, SwingStore};
+use super::handle::{Inner, SwingStore, sync_files_in_parallel};
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, IoContext, Result};
-use crate::kv::{self, GC_STATE_KEY, KvStore, SAVE_GEN_KEY, SESSION_KEY};
+use crate::kv::KvStore;
 use crate::layout::{Layout, TEMP_PREFIX, TEMP_SUFFIX, parse_blob_file_name};
 use crate::lease::SweepLock;
+use crate::schema::{self, SAVE_GEN_KEY, SESSION_KEY};
 
 /// How to open a store.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,7 +57,19 @@ fn inspect(root: &Path, layout: &Layout) -> Result<Found> {
     Ok(if entries.next().is_none() { Found::Empty } else { Found::NotAStore })
 }
 
-pub(super) fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
+impl SwingStore {
+    /// Opens (or with `create`, creates) the store at `path`, exclusively.
+    pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+        open(path.as_ref(), options)
+    }
+
+    /// Opens or creates the store at `path`.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open(path, OpenOptions { create: true })
+    }
+}
+
+fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     let durability = Arc::new(Durability::new()?);
     let layout = Layout::new(root);
     let found = match inspect(root, &layout)? {
@@ -86,6 +99,7 @@ pub(super) fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     if matches!(found, Found::Missing) {
         create_dir_durably(root, &durability)?;
     }
+    durability.set_scope(root);
     let lock_path = layout.lock_file();
     let lock_file = fs::OpenOptions::new()
         .read(true)
@@ -139,7 +153,7 @@ pub(super) fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     let unclean = kv.db().contains_key(SESSION_KEY)?;
     if unclean {
         tracing::info!("the store was not closed cleanly: the next collection lists the blob area");
-        kv.db().remove(GC_STATE_KEY)?;
+        crate::gc::state::GcState::forget(kv.db())?;
         // A killed process leaves renamed blobs whose bytes or names may not be durable yet
         // (its commit never ran): make the whole blob area durable before any root of this
         // session can name one of them.
@@ -149,7 +163,7 @@ pub(super) fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     // Durable before any unlink of this session: otherwise a crash could lose the marker,
     // bring back unlinked files, and the next open would not list the blob area.
     kv.sync_log(SyncStep::OpenMarker)?;
-    let save_generation = AtomicU64::new(kv::read_u64(kv.db(), SAVE_GEN_KEY)?);
+    let save_generation = AtomicU64::new(schema::read_u64(kv.db(), SAVE_GEN_KEY)?);
     let sweep = SweepLock::for_store(root);
     Ok(SwingStore {
         inner: Arc::new(Inner {
@@ -204,7 +218,7 @@ fn sync_blob_area(layout: &Layout, durability: &Durability) -> Result<()> {
             paths.push(entry.path());
         }
     }
-    super::commit::sync_files_in_parallel(durability, SyncStep::OpenBlobs, &paths)?;
+    sync_files_in_parallel(durability, SyncStep::OpenBlobs, &paths)?;
     durability.sync_path(SyncStep::OpenBlobs, &dir)
 }
 
@@ -255,7 +269,7 @@ fn open_sled(layout: &Layout) -> Result<sled::Db> {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(std::time::Duration::from_millis(250));
             }
-            Err(other) => return Err(Error::Db(other)),
+            Err(other) => return Err(other.into()),
         }
     }
     Err(Error::InUse { path: layout.root().to_owned() })

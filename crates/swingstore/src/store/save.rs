@@ -12,14 +12,14 @@ use std::fs;
 use std::io::{self, Read};
 use std::sync::atomic::Ordering;
 
-use super::SwingStore;
+use super::handle::SwingStore;
 use crate::blob;
+use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, IoContext, Result};
-use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
-use crate::kv::{SAVE_GEN_KEY, meta_key};
-use crate::meta::BlobMeta;
+use crate::hooks::{self, points};
+use crate::schema::{SAVE_GEN_KEY, meta_key};
 
 /// What a save did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl SwingStore {
         self.inner.sweep.lock().active_temps.insert(name.clone());
         let written = blob::write_temp(&layout.temp_dir(), name.clone(), input);
         let result = written.and_then(|temp| {
-            failpoint::hit(points::SAVE_AFTER_WRITE).at(&temp.path)?;
+            hooks::hit(self.inner.durability.scope(), points::SAVE_AFTER_WRITE).at(&temp.path)?;
             self.publish(&temp)
         });
         let temp_path = layout.temp_dir().join(&name);
@@ -103,14 +103,14 @@ impl SwingStore {
         // A sweep that decided on this blob before now must not delete it (same saved epoch
         // or not: a re-save in the open block keeps the epoch but not the generation).
         locked.last_save.insert(temp.hash, save_generation);
-        failpoint::hit(points::SAVE_AFTER_META).at(&dest)?;
+        hooks::hit(self.inner.durability.scope(), points::SAVE_AFTER_META).at(&dest)?;
         fs::rename(&temp.path, &dest).at(&dest)?;
         // Its bytes and its name are made durable by the next commit, before any root of that
         // block (which may name it) is written.
         locked.unsynced.insert(temp.hash);
         inner.saved_in_block.store(true, Ordering::SeqCst);
         drop(locked);
-        failpoint::hit(points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
+        hooks::hit(self.inner.durability.scope(), points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
         Ok(SaveInfo {
             hash: temp.hash,
             raw_bytes: temp.raw_bytes,

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use swingstore::{SnapshotHash, SwingStore, root::format_root_value};
+use swingstore::{SnapshotHash, SwingStore, format_root_value};
 
 /// A temp dir on tmpfs when there is one (fsync is free there, so tests run fast), else /tmp.
 pub fn temp_dir() -> tempfile::TempDir {
@@ -75,7 +75,10 @@ pub fn blob_files(store: &SwingStore) -> Vec<String> {
 }
 
 pub fn hashes_on_disk(store: &SwingStore) -> Vec<SnapshotHash> {
-    blob_files(store).iter().filter_map(|n| swingstore::layout::parse_blob_file_name(n)).collect()
+    blob_files(store)
+        .iter()
+        .filter_map(|n| n.strip_suffix(".lz4").and_then(|stem| SnapshotHash::parse(stem).ok()))
+        .collect()
 }
 
 /// One collection with grace `grace` for this pass.

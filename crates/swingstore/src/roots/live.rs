@@ -66,7 +66,7 @@ pub fn mark(kv: &KvStore, with_keys: bool) -> Result<LiveSet> {
     if let Some((key, reason)) = set.bad_roots.first() {
         let more = set.bad_roots.len() - 1;
         let reason = if more > 0 { format!("{reason}; and {more} more bad roots") } else { reason.clone() };
-        return Err(Error::BadRoot { key: key.clone(), reason });
+        return Err(Error::BadRoot { key: crate::error::shorten(key), reason });
     }
     Ok(set)
 }

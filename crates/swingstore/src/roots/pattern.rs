@@ -1,13 +1,7 @@
-//! Roots: kv keys whose committed values name live snapshots.
-//!
-//! A key is a root when it matches one of the configured patterns (default `v*.lastSnapshot`).
-//! Its value is Agoric's JSON, `{"snapshotID":"<64 hex>","startPos":{"itemCount":N}}`; extra
-//! fields are accepted. A value that does not parse is an error that stops the collector.
-
-use serde::Deserialize;
+//! Root key patterns: which kv keys are roots. `*` matches one or more characters other than
+//! `.`; everything else matches itself (default pattern `v*.lastSnapshot`).
 
 use crate::error::{Error, Result};
-use crate::hash::SnapshotHash;
 
 /// Most `*` in one pattern (a sanity limit: every committed key is matched against them).
 const MAX_WILDCARDS: usize = 4;
@@ -85,25 +79,6 @@ impl RootPatterns {
     }
 }
 
-#[derive(Deserialize)]
-struct RootValue {
-    #[serde(rename = "snapshotID")]
-    snapshot_id: String,
-}
-
-/// Parses a root value and returns the snapshot it names. `key` is only used in the error.
-pub fn parse_root_value(key: &str, value: &[u8]) -> Result<SnapshotHash> {
-    let bad = |reason: String| Error::BadRoot { key: key.to_owned(), reason };
-    let parsed: RootValue =
-        serde_json::from_slice(value).map_err(|e| bad(format!("value is not snapshot JSON: {e}")))?;
-    SnapshotHash::parse(&parsed.snapshot_id).map_err(|e| bad(e.to_string()))
-}
-
-/// Formats a root value in Agoric's format.
-pub fn format_root_value(hash: &SnapshotHash, item_count: u64) -> String {
-    format!(r#"{{"snapshotID":"{hash}","startPos":{{"itemCount":{item_count}}}}}"#)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,29 +107,6 @@ mod tests {
         assert!(RootPatterns::new::<&str>(&[]).is_err());
         assert!(RootPatterns::new(&["a**b"]).is_err());
         assert!(RootPatterns::new(&["a*b*c*d*e*f"]).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn root_values_parse_or_fail_closed() -> Result<()> {
-        let h = SnapshotHash::of(b"x");
-        assert_eq!(parse_root_value("k", format_root_value(&h, 7).as_bytes())?, h);
-        let extra = format!(r#"{{"snapshotID":"{h}","startPos":{{"itemCount":1}},"x":[1]}}"#);
-        assert_eq!(parse_root_value("k", extra.as_bytes())?, h);
-        for bad in [
-            "".to_owned(),
-            "{".to_owned(),
-            "null".to_owned(),
-            r#"{"snapshotID":"../../etc/passwd"}"#.to_owned(),
-            format!(r#"{{"snapshotID":"{}"}}"#, h.to_hex().to_uppercase()),
-            format!(r#"{{"snapshotID":"{}"}}"#, &h.to_hex()[1..]),
-            r#"{"startPos":{"itemCount":1}}"#.to_owned(),
-        ] {
-            match parse_root_value("v9.lastSnapshot", bad.as_bytes()) {
-                Err(Error::BadRoot { key, .. }) => assert_eq!(key, "v9.lastSnapshot"),
-                other => panic!("{bad:?} gave {other:?}"),
-            }
-        }
         Ok(())
     }
 }

@@ -1,22 +1,7 @@
-//! Records the store keeps about itself in sled, next to the kv data: per-blob metadata, the
-//! collector configuration, and the collector's bookkeeping. All of them go through [`codec`].
-//!
-//! [`codec`]: crate::codec
+//! The collector configuration kept in the store (`s/config`), so every pass, the kernel's or
+//! the CLI's, uses the same root patterns and default grace; and what a change of it did.
 
 use serde::{Deserialize, Serialize};
-
-/// What the store knows about one blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobMeta {
-    /// Uncompressed length: loads are bounded by it and verified against it.
-    pub raw_bytes: u64,
-    /// Length of the blob file (the LZ4 frame).
-    pub stored_bytes: u64,
-    /// Epoch of the block being built when it was last saved (committed epoch + 1).
-    pub saved_epoch: u64,
-    /// The committed epoch at which a collection found it unreferenced and unprotected.
-    pub condemned_epoch: Option<u64>,
-}
 
 /// Collector configuration, persisted in the store so every pass (kernel or CLI) uses the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +41,7 @@ impl GcConfig {
                 crate::error::shorten(long)
             )));
         }
-        crate::root::RootPatterns::new(&self.root_patterns)?;
+        crate::roots::RootPatterns::new(&self.root_patterns)?;
         let encoded = crate::codec::encode(self)?;
         crate::codec::check_fits(&encoded, "gc config")
     }
@@ -67,21 +52,15 @@ pub const DEFAULT_ROOT_PATTERN: &str = "v*.lastSnapshot";
 /// Default grace in epochs.
 pub const DEFAULT_GRACE: u64 = 2;
 
-/// What the last full collection saw, so that a pass with nothing new to decide is O(1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GcState {
-    /// Root generation (bumped by every commit that touches a root key) at the mark.
-    pub root_generation: u64,
-    /// Save generation (bumped by every save, new or dedup) at the mark.
-    pub save_generation: u64,
-    /// The grace the pass used.
-    pub grace: u64,
-    /// Earliest committed epoch at which a kept blob falls due (`u64::MAX`: none).
-    pub next_due_epoch: u64,
-    /// Number of root keys and distinct live hashes found (reported by skipped passes).
-    pub roots: u64,
-    pub live: u64,
-    /// Blob count and bytes known after the pass.
-    pub blobs: u64,
-    pub stored_bytes: u64,
+/// What a configuration change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// The configuration before.
+    pub old: GcConfig,
+    /// The configuration now in force.
+    pub new: GcConfig,
+    /// Committed keys that were roots and no longer are (non-empty only when forced).
+    pub unrooted: Vec<String>,
+    /// Committed keys that were not roots and now are.
+    pub rooted: Vec<String>,
 }

@@ -1,0 +1,196 @@
+//! The handle and what an open store holds: [`SwingStore`], its shared state, and how it is
+//! closed (cleanly: its blobs and unlinks made durable before the unclean-close marker goes).
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::config::GcConfig;
+use crate::durability::{Durability, SyncStep};
+use crate::error::{Error, Result};
+use crate::hash::SnapshotHash;
+use crate::kv::KvStore;
+use crate::layout::Layout;
+use crate::lease::{Lease, SweepLock};
+
+/// A handle on an open store. Cheap to clone; all clones share one open store, and it is
+/// closed (cleanly) when the last clone is dropped.
+#[derive(Clone)]
+pub struct SwingStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SwingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwingStore")
+            .field("path", &self.inner.layout.root())
+            .field("epoch", &self.inner.kv.committed_epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub layout: Layout,
+    pub kv: KvStore,
+    /// Shared with every other handle on the same store in this process, and with leases.
+    pub sweep: Arc<SweepLock>,
+    pub durability: Arc<Durability>,
+    /// Bumped by every save (mirrors `s/save_generation`).
+    pub save_generation: AtomicU64,
+    /// Serialises collections.
+    pub gc_lock: Mutex<()>,
+    /// A directory listing is needed: the last session did not close cleanly, or a leftover
+    /// (temp file, orphan) may exist.
+    pub needs_scan: AtomicBool,
+    /// A blob was published since the last commit (an offline pass must not run then).
+    pub saved_in_block: AtomicBool,
+    /// Test hook: close as a killed process would have left the store (no clean-close marker).
+    pub simulate_crash: AtomicBool,
+    /// Held for the life of the store: the exclusive lock file.
+    pub(super) _lock_file: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.simulate_crash.load(Ordering::SeqCst) {
+            return;
+        }
+        // A clean close: the next open need not look for crash leftovers. Blobs saved since
+        // the last commit and unlinks (never fsynced while the store runs: a lost one leaves an
+        // orphan that the listing after an unclean shutdown adopts) are made durable first, so
+        // that an OS crash right after a clean close cannot bring back files unnoticed or leave
+        // a renamed name without its bytes.
+        let clean = !self.needs_scan.load(Ordering::SeqCst) && self.durability.check().is_ok();
+        if clean {
+            match self.make_blobs_durable(SyncStep::CloseBlobs, SyncStep::CloseBlobs) {
+                Ok(()) => {
+                    let _ = self.kv.db().remove(crate::schema::SESSION_KEY);
+                }
+                Err(e) => tracing::warn!("{e}; the next open will list the blob area"),
+            }
+        }
+        if let Err(e) = self.kv.db().flush() {
+            tracing::warn!("flushing the store on close failed: {e}");
+        }
+    }
+}
+
+impl SwingStore {
+    /// Test hook (feature `failpoints`): drop this handle as if the process had been killed:
+    /// the store is left marked as not closed cleanly, so the next open treats it as after a
+    /// crash (lists the blob area, forgets the collector's skip state). Unflushed sled writes
+    /// still reach the disk; real kills are in the crashtest crate.
+    #[cfg(feature = "failpoints")]
+    pub fn close_as_if_crashed(self) {
+        self.inner.simulate_crash.store(true, Ordering::SeqCst);
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        self.inner.layout.root()
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    /// The kvStore.
+    pub fn kv(&self) -> &KvStore {
+        &self.inner.kv
+    }
+
+    /// Drops the open block's kv writes. (Snapshots saved in it stay, as young garbage.)
+    pub fn abort(&self) {
+        self.inner.kv.abort()
+    }
+
+    /// The last committed epoch.
+    pub fn epoch(&self) -> u64 {
+        self.inner.kv.committed_epoch()
+    }
+
+    /// The collector configuration persisted in the store.
+    pub fn config(&self) -> GcConfig {
+        self.inner.kv.config()
+    }
+
+    /// Takes a lease on `hash`: the blob is not deleted while the lease lives, by this handle
+    /// or by any later handle on the same store in this process.
+    pub fn lease(&self, hash: SnapshotHash) -> Lease {
+        Lease::take(Arc::clone(&self.inner.sweep), hash)
+    }
+
+    /// `Err(Poisoned)` if an earlier sync of this handle failed.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.inner.durability.check()
+    }
+}
+
+impl Inner {
+    /// fsyncs the blobs published since the last sync, then the blob directory: step 2 of a
+    /// commit, and what a clean close does (with [`SyncStep::CloseBlobs`], which also makes
+    /// the session's unlinks durable).
+    pub(super) fn make_blobs_durable(&self, file_step: SyncStep, dir_step: SyncStep) -> Result<()> {
+        self.durability.check()?;
+        let pending: Vec<SnapshotHash> = self.sweep.lock().unsynced.drain().collect();
+        let closing = dir_step == SyncStep::CloseBlobs;
+        if pending.is_empty() && !closing {
+            return Ok(());
+        }
+        let paths: Vec<PathBuf> = pending.iter().map(|h| self.layout.blob_path(h)).collect();
+        sync_files_in_parallel(&self.durability, file_step, &paths)?;
+        self.durability.sync_path(dir_step, &self.layout.blob_dir())
+    }
+}
+
+/// Most fsyncs in flight at once: enough for the device to merge them into few journal
+/// commits, few enough not to swamp a two-core machine with threads.
+const PARALLEL_SYNCS: usize = 8;
+
+/// fsyncs every file of `paths` as `step`, up to [`PARALLEL_SYNCS`] at a time. A file that is
+/// gone has nothing left to make durable.
+pub(super) fn sync_files_in_parallel(
+    durability: &Durability,
+    step: SyncStep,
+    paths: &[PathBuf],
+) -> Result<()> {
+    if paths.is_empty() || !durability.runs(step) {
+        return Ok(());
+    }
+    let sync_one = |path: &Path| -> Result<()> {
+        match File::open(path) {
+            Ok(file) => durability.sync_file(step, &file, path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(durability.poison(Error::io(path, e))),
+        }
+    };
+    if paths.len() == 1 {
+        return sync_one(&paths[0]);
+    }
+    let next = AtomicUsize::new(0);
+    let workers = paths.len().min(PARALLEL_SYNCS);
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(path) = paths.get(i) else { return Ok(()) };
+                        sync_one(path)?;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(durability.poison(Error::io("<sync thread>", io::Error::other("panicked"))))
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
