@@ -39,3 +39,40 @@ crash-test N="1000":
 # Fuzz each target for SECS seconds (nightly toolchain and `cargo install cargo-fuzz`).
 fuzz SECS="60":
     cd fuzz && for t in meta_decode root_value root_pattern blob_load; do mkdir -p corpus/$t && cargo +nightly fuzz run -O $t corpus/$t seeds/$t -- -max_total_time={{SECS}} -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 || exit 1; done
+
+# Power-loss cuts (crates/powerfs, a strict crash file system on FUSE): N cuts plain, then N
+# torn. Needs root and /dev/fuse (otherwise each run prints its skip line and passes).
+powerloss N="1000":
+    cargo run --release -p powerfs --bin powerloss -- --cuts {{N}}
+    cargo run --release -p powerfs --bin powerloss -- --cuts {{N}} --torn
+
+# Mutation check: each durability step switched off in turn must make CUTS cuts (half plain,
+# half torn) report violations. Prints a table (first row: nothing skipped, which must be 0);
+# fails if some step's removal goes unnoticed.
+powerloss-mutations CUTS="300":
+    #!/usr/bin/env bash
+    set -uo pipefail
+    cargo build --release -p powerfs --bin powerloss || exit 1
+    bin=${CARGO_TARGET_DIR:-target}/release/powerloss
+    half=$(( {{CUTS}} / 2 ))
+    missed=0
+    printf '%-16s %6s %6s %6s %8s\n' step cuts plain torn verdict
+    for step in none $("$bin" --list-syncs); do
+        counts=()
+        skip=(--skip-sync "$step")
+        [ "$step" = none ] && skip=()
+        for torn in "" --torn; do
+            out=$("$bin" --cuts "$half" "${skip[@]}" --seed 1 $torn | tail -n 1)
+            case "$out" in
+                "powerloss: skipped"*) echo "$out"; exit 0 ;;
+            esac
+            counts+=("$(echo "$out" | sed -n 's/^powerloss: [0-9]* cuts, \([0-9]*\) violations$/\1/p')")
+        done
+        total=$(( ${counts[0]:-0} + ${counts[1]:-0} ))
+        if [ "$step" = none ]; then
+            if [ "$total" -eq 0 ]; then verdict=baseline; else verdict=NOT-ZERO; missed=$((missed + 1)); fi
+        elif [ "$total" -gt 0 ]; then verdict=caught
+        else verdict=MISSED; missed=$((missed + 1)); fi
+        printf '%-16s %6s %6s %6s %8s\n' "$step" $(( 2 * half )) "${counts[0]:-?}" "${counts[1]:-?}" "$verdict"
+    done
+    [ "$missed" -eq 0 ]
