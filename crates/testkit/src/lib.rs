@@ -89,7 +89,7 @@ impl Rng {
 }
 
 /// Tags so that `bytes(s, _)` and `compressible_bytes(s, _)` do not share a sequence.
-const BYTES: u64 = 0x6279_7465_73; // "bytes"
+const BYTES: u64 = 0x0062_7974_6573; // "bytes"
 const HEAPLIKE: u64 = 0x6865_6170; // "heap"
 
 /// `len` incompressible bytes determined by `seed` (distinct seeds: distinct bytes).
