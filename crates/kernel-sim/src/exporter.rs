@@ -16,7 +16,7 @@ use crate::error::{Result, SimError};
 /// An export in flight.
 #[derive(Debug)]
 pub struct Export {
-    pub block: u64,
+    /// Snapshots it reads.
     pub snapshots: u64,
     handle: JoinHandle<Result<u64>>,
 }
@@ -46,7 +46,7 @@ impl Export {
                 Ok(bytes)
             })
             .map_err(|e| SimError::Config(format!("cannot start an exporter thread: {e}")))?;
-        Ok(Self { block, snapshots, handle })
+        Ok(Self { snapshots, handle })
     }
 
     pub fn is_finished(&self) -> bool {

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Result, SimError};
-use crate::rng::Rng;
+use testkit::Rng;
 
 /// The embedded fixture: the LZ4 frame of `base-lockdown.xss` (XS 0.15.0 after lockdown).
 const FIXTURE_LZ4: &[u8] =
@@ -92,7 +92,7 @@ const ALLOC_WINDOW: u64 = 64 * 1024;
 /// vat, or its lineage for shared deliveries). Returns whether the heap changed.
 pub fn deliver(heap: &mut Vec<u8>, source: &[u8], seed: u64, key: u64, n: u64, profile: &Profile) -> bool {
     let mut rng = Rng::derive(&[seed, key, n]);
-    if rng.chance(profile.read_only) || heap.len() < 64 || source.len() < 64 {
+    if rng.chance(profile.read_only, 1000) || heap.len() < 64 || source.len() < 64 {
         return false;
     }
     let mut changed = false;

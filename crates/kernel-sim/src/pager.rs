@@ -1,5 +1,6 @@
-//! Page-ins: a worker thread loads and verifies a vat's last snapshot, then replays its
-//! transcript since, while the kernel goes on with other vats, commits and collections.
+//! Where a vat's worker is ([`Residency`]), and page-ins: a worker thread loads and verifies a
+//! vat's last snapshot, then replays its transcript since, while the kernel goes on with other
+//! vats, commits and collections.
 //!
 //! The kernel reads `vN.lastSnapshot` and takes a lease on the thread that issues the page-in
 //! (so the collector can never delete the blob between the read and the load); the worker
@@ -11,27 +12,39 @@ use std::time::Duration;
 use swingstore::{Lease, SnapshotHash, SwingStore, parse_root_value};
 
 use crate::error::{Result, SimError};
-use crate::vat::{VatSpec, root_key};
+use crate::keys::root_key;
+
+/// Where the vat's worker is.
+#[derive(Debug)]
+pub enum Residency {
+    /// No worker: the next delivery pages it in.
+    Offline,
+    /// A worker is loading the last snapshot; deliveries wait in the vat's queue.
+    Loading(PageIn),
+    /// A worker holds the heap.
+    Online(Vec<u8>),
+}
 
 /// A load in flight.
 #[derive(Debug)]
 pub struct PageIn {
-    pub hash: SnapshotHash,
     handle: JoinHandle<Result<Vec<u8>>>,
 }
 
 impl PageIn {
-    /// Reads the vat's root, leases the blob it names, and starts a worker that loads it after
-    /// `delay` and replays deliveries `snap_at + 1 ..= deliveries`.
-    pub fn start(
+    /// Reads vat `vat`'s root, checks it names `expected`, leases that blob, and starts a worker
+    /// that loads it after `delay`, then runs `replay` on the loaded heap (the transcript since
+    /// the snapshot).
+    pub fn start<F>(
         store: &SwingStore,
-        spec: &VatSpec,
+        vat: u64,
         expected: SnapshotHash,
-        snap_at: u64,
-        deliveries: u64,
         delay: Duration,
-    ) -> Result<Self> {
-        let vat = spec.id;
+        replay: F,
+    ) -> Result<Self>
+    where
+        F: FnOnce(&mut Vec<u8>) + Send + 'static,
+    {
         let fail = |reason: String| SimError::PageIn { vat, hash: expected.to_hex(), reason };
         let key = root_key(vat);
         let value = store.kv().get(&key)?.ok_or_else(|| fail(format!("{key} is missing")))?;
@@ -41,7 +54,6 @@ impl PageIn {
         }
         let lease: Lease = store.lease(hash);
         let store = store.clone();
-        let spec = spec.clone();
         let handle = thread::Builder::new()
             .name(format!("page-in v{vat}"))
             .spawn(move || {
@@ -51,15 +63,15 @@ impl PageIn {
                 let loaded = store.load_bytes(&hash);
                 drop(lease);
                 let mut heap = loaded.map_err(|e| SimError::PageIn {
-                    vat: spec.id,
+                    vat,
                     hash: hash.to_hex(),
                     reason: e.to_string(),
                 })?;
-                spec.replay(&mut heap, snap_at + 1, deliveries);
+                replay(&mut heap);
                 Ok(heap)
             })
             .map_err(|e| fail(format!("cannot start a worker thread: {e}")))?;
-        Ok(Self { hash, handle })
+        Ok(Self { handle })
     }
 
     /// Waits for the worker: the replayed heap, or the (fatal) reason it failed.

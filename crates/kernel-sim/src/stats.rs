@@ -12,6 +12,8 @@ pub fn percentile(values: &[u64], p: f64) -> u64 {
 }
 
 /// `1234567` -> `"1.2 MB"` (decimal units, as `du --si`).
+/// (Not `indicatif::DecimalBytes`: it prints two decimals, `37.56 MB`, and the README's table
+/// shows one.)
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;

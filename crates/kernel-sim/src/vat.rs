@@ -1,11 +1,12 @@
-//! Vats: a heap that evolves per delivery, a snapshot schedule, and where the worker lives.
+//! Vats: what rebuilds a vat's heap ([`VatSpec`]: its origin and delivery model), and what the
+//! kernel tracks per vat ([`Vat`]: counters, snapshot schedule, where its worker is).
 
 use std::sync::Arc;
 
 use swingstore::SnapshotHash;
 
 use crate::heap::{self, HeapSource, Profile};
-use crate::pager::PageIn;
+use crate::pager::Residency;
 
 /// Where a vat starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +17,8 @@ pub enum Origin {
     Clone { zygote: SnapshotHash },
 }
 
-/// Everything needed to rebuild a vat's heap from its last snapshot (or from scratch): it is
-/// what a page-in worker gets.
+/// Everything needed to rebuild a vat's heap from its last snapshot (or from scratch): a
+/// page-in worker replays with a clone of it.
 #[derive(Debug, Clone)]
 pub struct VatSpec {
     pub id: u64,
@@ -56,17 +57,6 @@ impl VatSpec {
     }
 }
 
-/// Where the vat's worker is.
-#[derive(Debug)]
-pub enum Residency {
-    /// No worker: the next delivery pages it in.
-    Offline,
-    /// A worker is loading the last snapshot; deliveries wait in `queued`.
-    Loading(PageIn),
-    /// A worker holds the heap.
-    Online(Vec<u8>),
-}
-
 /// One vat, as the kernel tracks it.
 #[derive(Debug)]
 pub struct Vat {
@@ -79,6 +69,7 @@ pub struct Vat {
     pub last_snapshot: Option<SnapshotHash>,
     /// Snapshots this vat saved itself.
     pub own_snapshots: u64,
+    /// Where its worker is (offline, loading, online).
     pub residency: Residency,
     /// Deliveries waiting for the page-in.
     pub queued: u64,
@@ -111,10 +102,6 @@ impl Vat {
         self.spec.id
     }
 
-    pub fn is_online(&self) -> bool {
-        matches!(self.residency, Residency::Online(_))
-    }
-
     /// Whether the snapshot policy asks for a save now (Agoric's `snapshotInitial` then
     /// `snapshotInterval`, counted in deliveries since the last snapshot; an `initial` of 0
     /// means no early snapshot).
@@ -123,16 +110,6 @@ impl Vat {
         let threshold = if self.own_snapshots == 0 && initial > 0 { initial } else { interval };
         threshold > 0 && since >= threshold
     }
-}
-
-/// `vN.lastSnapshot`.
-pub fn root_key(id: u64) -> String {
-    format!("v{id}.lastSnapshot")
-}
-
-/// `vN.` (every key of the vat starts with it).
-pub fn key_prefix(id: u64) -> String {
-    format!("v{id}.")
 }
 
 /// A source heap for vat `index` when several are given.

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 
 use crate::heap::Profile;
-use crate::rng::Rng;
 use crate::vat::Vat;
+use testkit::Rng;
 
 /// The workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -186,17 +186,17 @@ impl Workload {
                         events.push(Event::Deliver { vat, count: rng.range(6, 14) });
                     }
                     for &vat in moderate.iter() {
-                        if rng.chance(500) {
+                        if rng.chance(500, 1000) {
                             events.push(Event::Deliver { vat, count: rng.range(1, 6) });
                         }
                     }
                     for &vat in quiet.iter() {
-                        if rng.chance(50) {
+                        if rng.chance(50, 1000) {
                             events.push(Event::Deliver { vat, count: rng.range(1, 2) });
                         }
                     }
                     // Churn: a contract instance ends and another starts.
-                    if block > 1 && rng.chance(15) && !quiet.is_empty() {
+                    if block > 1 && rng.chance(15, 1000) && !quiet.is_empty() {
                         let old = quiet.remove(rng.index(quiet.len()));
                         events.push(Event::Terminate { vat: old });
                         let id = ids.allocate();
@@ -215,7 +215,7 @@ impl Workload {
                     while *made < target {
                         *made += 1;
                         let id = ids.allocate();
-                        let terminate_after = rng.chance(500).then(|| rng.range(4, CLONE_SHARED));
+                        let terminate_after = rng.chance(500, 1000).then(|| rng.range(4, CLONE_SHARED));
                         events.push(Event::CreateVat(NewVat {
                             id,
                             profile: CLONE,
@@ -229,7 +229,7 @@ impl Workload {
                         events.push(Event::DropZygote { name: "z1".into() });
                     }
                     for &vat in diverged.iter() {
-                        if rng.chance(50) {
+                        if rng.chance(50, 1000) {
                             events.push(Event::Deliver { vat, count: rng.range(20, 60) });
                         }
                     }

@@ -116,7 +116,7 @@ fn heaps_dir_without_snapshots_is_a_clear_error() {
 #[test]
 fn heaps_dir_with_xss_files_is_used() {
     let dir = tempfile::tempdir().unwrap();
-    let heap = kernel_sim::heap::embedded().unwrap();
+    let heap = crate::util::embedded();
     std::fs::write(dir.path().join("a.xss"), &heap.bytes[..65536]).unwrap();
     std::fs::write(dir.path().join("b.xss"), &heap.bytes[65536..131072]).unwrap();
     let out = sim()

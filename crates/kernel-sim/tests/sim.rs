@@ -5,16 +5,14 @@
 
 use std::time::Duration;
 
-use kernel_sim::heap::{self, HeapSource};
+use kernel_sim::heap;
 use kernel_sim::pager::PageIn;
 use kernel_sim::vat::{Origin, VatSpec};
 use kernel_sim::{SimConfig, SimError, SimResult, WorkloadKind, run};
 use swingstore::format_root_value;
 use swingstore::{GcOptions, SwingStore};
 
-fn sources() -> Vec<HeapSource> {
-    vec![heap::embedded().unwrap()]
-}
+use crate::util::{embedded, sources};
 
 /// A few blocks, small heaps, short snapshot interval, so each run takes well under a second.
 fn small(workload: WorkloadKind) -> SimConfig {
@@ -162,7 +160,7 @@ fn slow_exports_and_page_ins_survive_a_grace_zero_collector() {
 fn a_page_in_of_a_lost_snapshot_is_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let store = SwingStore::create(dir.path()).unwrap();
-    let source = heap::embedded().unwrap();
+    let source = embedded();
     let bytes = heap::limited(&source.bytes, Some(8192));
     let info = store.save_bytes(&bytes).unwrap();
     store.kv().set("v1.lastSnapshot", &format_root_value(&info.hash, 0));
@@ -176,12 +174,17 @@ fn a_page_in_of_a_lost_snapshot_is_fatal() {
         seed: 1,
         heap_limit: None,
     };
+    // The snapshot is at delivery 0 and the vat made none since: nothing to replay.
+    let page_in = || {
+        let spec = spec.clone();
+        PageIn::start(&store, 1, info.hash, Duration::ZERO, move |heap| spec.replay(heap, 1, 0))
+    };
     // Fine while the blob is there.
-    let heap = PageIn::start(&store, &spec, info.hash, 0, 0, Duration::ZERO).unwrap().finish().unwrap();
+    let heap = page_in().unwrap().finish().unwrap();
     assert_eq!(heap, bytes);
     // Lost: a clear, fatal error naming the vat.
     std::fs::remove_file(dir.path().join("snapshots").join(format!("{}.lz4", info.hash))).unwrap();
-    let err = PageIn::start(&store, &spec, info.hash, 0, 0, Duration::ZERO).unwrap().finish().unwrap_err();
+    let err = page_in().unwrap().finish().unwrap_err();
     assert!(matches!(err, SimError::PageIn { vat: 1, .. }), "{err}");
     assert!(err.to_string().contains("page-in of vat v1"), "{err}");
 }

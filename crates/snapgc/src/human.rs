@@ -1,6 +1,8 @@
 //! Sizes and durations in units people read.
 
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `2.4 MiB`, `1.0 GiB`.
+/// (Not `indicatif::BinaryBytes`: it prints two decimals, `2.40 MiB`, and docs/CLI.md's tables
+/// show one.)
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if n < 1024 {

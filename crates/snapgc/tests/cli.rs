@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -13,6 +13,8 @@ use serde_json::Value;
 use swingstore::format_root_value;
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
 use tempfile::TempDir;
+// `payload(seed, len)`: deterministic, incompressible bytes.
+use testkit::bytes as payload;
 
 const FIXTURE: &str = "36464bd86289b0e24cc96894a3dac23f0f4438d4afa5ed28fa63938c65e1c0c5";
 
@@ -59,19 +61,6 @@ fn snapgc_raw(args: &[&str]) -> Run {
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// Deterministic, incompressible-ish bytes.
-fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -882,7 +871,11 @@ fn a_fifo_in_place_of_a_blob_is_an_error_not_a_hang() {
     fs::remove_file(&path).unwrap();
     let made = Command::new("mkfifo").arg(&path).status();
     if !made.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: mkfifo unavailable");
+        // Straight to stderr: libtest captures `eprintln!`, so a skip would not show.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED a_fifo_in_place_of_a_blob_is_an_error_not_a_hang: mkfifo unavailable"
+        );
         return;
     }
     let out = work.path().join("out.xss");

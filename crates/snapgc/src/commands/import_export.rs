@@ -1,0 +1,109 @@
+//! `import FILE...` (streamed saves, one committed block) and `export HASH [-o FILE]` (verified
+//! bytes to stdout, or to FILE renamed into place only once verified).
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use swingstore::{SnapshotHash, SwingStore};
+
+use super::output::{print_json, print_text};
+use crate::cli::exit;
+
+#[derive(Serialize)]
+struct Imported {
+    hash: String,
+    file: String,
+    raw_bytes: u64,
+    stored_bytes: u64,
+    /// The blob was already stored (its protection was renewed, nothing was written).
+    deduplicated: bool,
+}
+
+pub fn import(store: &SwingStore, files: &[PathBuf], json: bool) -> Result<u8> {
+    let mut rows = Vec::with_capacity(files.len());
+    for path in files {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let meta = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
+        if meta.is_dir() {
+            bail!("{} is a directory, not a snapshot file", path.display());
+        }
+        // Streams: the store hashes and compresses as it reads, with bounded memory.
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let info = store.save(&mut reader).with_context(|| format!("importing {}", path.display()))?;
+        tracing::info!(file = %path.display(), hash = %info.hash, "saved");
+        rows.push(Imported {
+            hash: info.hash.to_hex(),
+            file: path.display().to_string(),
+            raw_bytes: info.raw_bytes,
+            stored_bytes: info.stored_bytes,
+            deduplicated: info.deduplicated,
+        });
+    }
+    let epoch = store.commit().context("committing the import block")?;
+    tracing::info!(epoch, "import committed");
+    if json {
+        print_json(&rows)?;
+    } else {
+        let text: String = rows.iter().map(|r| format!("{}  {}\n", r.hash, r.file)).collect();
+        print_text(&text)?;
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct Exported {
+    hash: String,
+    file: String,
+    raw_bytes: u64,
+}
+
+pub fn export(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
+    let Some(output) = output else {
+        if json {
+            bail!("export --json needs -o FILE (stdout would carry the snapshot bytes)");
+        }
+        if io::stdout().is_terminal() {
+            bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        store.load_into(hash, &mut out).with_context(|| {
+            format!("exporting {hash} (the bytes already written to stdout are unverified: discard them)")
+        })?;
+        out.flush()?;
+        return Ok(exit::OK);
+    };
+    // Write next to the destination and rename only once the bytes verified, so a corrupt blob
+    // never leaves a partial FILE (the temp file is removed when dropped on error).
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".snapgc-export-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let temp_path = temp.path().to_owned();
+    let raw_bytes = {
+        let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let n = store.load_into(hash, &mut writer)?;
+        writer.flush().with_context(|| format!("writing {}", temp_path.display()))?;
+        n
+    };
+    temp.as_file().sync_all().with_context(|| format!("syncing {}", temp_path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile creates 0600; an exported snapshot is an ordinary file.
+        let _ = temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    temp.persist(output)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    if json {
+        print_json(&Exported { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
+    }
+    Ok(exit::OK)
+}

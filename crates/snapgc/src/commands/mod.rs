@@ -1,0 +1,62 @@
+//! One function per subcommand, grouped by file; each returns the exit status it wants (0, 1 or
+//! 2 when it has printed its own result) or an error (which `main` turns into one stderr line
+//! and 2 or 3).
+//!
+//! - [`import_export`]: `import`, `export`;
+//! - [`kv`]: `kv get | set | delete | list`;
+//! - [`gc`]: `gc` and its table;
+//! - [`inspect`]: `stats`, `verify`, `ls`;
+//! - [`config`]: `config`, `config set`;
+//! - [`output`]: JSON and text on stdout, progress bars on stderr.
+
+mod config;
+mod gc;
+mod import_export;
+mod inspect;
+mod kv;
+mod output;
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use swingstore::{OpenOptions, SnapshotHash, SwingStore};
+
+use crate::cli::{Cli, Command, ConfigCommand, KvCommand};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<u8> {
+    let json = cli.json;
+    let store_dir = cli.store;
+    let open = |create: bool| open_store(store_dir.as_deref(), create);
+    match cli.command {
+        Command::Import { files } => import_export::import(&open(true)?, &files, json),
+        Command::Export { hash, output } => {
+            // Validate before touching the store: a bad name never reaches a path.
+            let hash = SnapshotHash::parse(&hash)?;
+            import_export::export(&open(false)?, &hash, output.as_deref(), json)
+        }
+        Command::Kv { action } => match action {
+            KvCommand::Get { key } => kv::get(&open(false)?, &key, json),
+            KvCommand::Set { key, value } => kv::set(&open(true)?, &key, &value, json),
+            KvCommand::Delete { key } => kv::delete(&open(false)?, &key, json),
+            KvCommand::List { prefix } => kv::list(&open(false)?, prefix.as_deref().unwrap_or(""), json),
+        },
+        Command::Gc(args) => gc::run(&open(false)?, &args, json),
+        Command::Stats => inspect::stats(&open(false)?, json),
+        Command::Verify { deep } => inspect::verify(&open(false)?, deep, json),
+        Command::Ls => inspect::ls(&open(false)?, json),
+        Command::Config { action } => match action {
+            None => config::show(&open(false)?, json),
+            Some(ConfigCommand::Set { grace, root_patterns, force }) => {
+                config::set(&open(false)?, grace, root_patterns, force, json)
+            }
+        },
+    }
+}
+
+fn open_store(dir: Option<&Path>, create: bool) -> Result<SwingStore> {
+    let Some(dir) = dir else {
+        bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");
+    };
+    Ok(SwingStore::open(dir, OpenOptions { create })?)
+}
