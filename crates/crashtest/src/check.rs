@@ -63,7 +63,19 @@ pub fn check_after_crash(store: &SwingStore, expect: &Expect) -> Result<AfterCra
         );
     };
     check_roots_load(store)?;
+    check_values_read(store)?;
     Ok(AfterCrash { epoch, at_pending, roots: roots.len() })
+}
+
+/// Every committed kv value reads back (sled keeps large ones in files of their own), and the
+/// workload's large values are whole.
+pub fn check_values_read(store: &SwingStore) -> Result<()> {
+    for (key, value) in store.kv().scan_prefix("").context("reading every kv value")? {
+        if key.ends_with(".vs.big") {
+            ensure!(crate::workload::big_value_is_whole(&value), "kv value {key} is not whole ({} bytes)", value.len());
+        }
+    }
+    Ok(())
 }
 
 /// Every committed root loads and verifies; workload roots also hold the expected heap.

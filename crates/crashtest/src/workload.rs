@@ -67,6 +67,41 @@ fn read_model(store: &SwingStore) -> Result<BTreeMap<u32, VatRoot>> {
     Ok(model)
 }
 
+/// A large kv value that says its own length (`<len>:xxxx…`), checked after a crash.
+pub fn big_value(len: usize) -> String {
+    let head = format!("{len}:");
+    let mut value = head.clone();
+    value.extend(std::iter::repeat_n('x', len.saturating_sub(head.len())));
+    value
+}
+
+/// Whether a kv value written by [`big_value`] is whole.
+pub fn big_value_is_whole(value: &str) -> bool {
+    value.split_once(':').and_then(|(n, _)| n.parse::<usize>().ok()).is_some_and(|n| n == value.len())
+}
+
+/// A snapshot of `vat` present in the blob area (any state), with its heap version: the heap's
+/// first line says `vat <vat> version <n>`.
+fn existing_heap_of(store: &SwingStore, vat: u32) -> Result<Option<(u64, SnapshotHash)>> {
+    use std::io::Read;
+    let prefix = format!("vat {vat} version ");
+    for blob in store.list_blobs()? {
+        let hash = SnapshotHash::parse(&blob.hash)?;
+        if !store.contains(&hash) {
+            continue;
+        }
+        let mut head = [0u8; 48];
+        let Ok(mut reader) = store.load(&hash) else { continue };
+        let Ok(n) = reader.read(&mut head) else { continue };
+        let text = String::from_utf8_lossy(&head[..n]);
+        let version = text.strip_prefix(&prefix).and_then(|rest| rest.split('\n').next()?.parse().ok());
+        if let Some(version) = version {
+            return Ok(Some((version, hash)));
+        }
+    }
+    Ok(None)
+}
+
 pub fn run(options: &Options) -> Result<()> {
     let mut rng = Rng::new(options.seed);
     let mut store = SwingStore::create(&options.store).context("opening the store")?;
@@ -96,6 +131,16 @@ pub fn run(options: &Options) -> Result<()> {
             } else if roll < 80 {
                 let past = history.get(&vat).cloned().unwrap_or_default();
                 Some(if past.is_empty() { rng.next_u64() % 1_000_000_000 } else { *rng.pick(&past) })
+            } else if roll < 84 {
+                // A clone: the vat's root moves to a snapshot already on disk, without a save
+                // (as a kernel points a new vat at a zygote). It may be one a killed process
+                // saved but never committed: after an unclean open only the store's own sync
+                // of the blob area makes it durable.
+                if let Some((version, hash)) = existing_heap_of(&store, vat)? {
+                    store.kv().set(&root_key(vat), &format_root_value(&hash, version));
+                    model.insert(vat, VatRoot { version, hash });
+                }
+                None
             } else if roll < 90 {
                 // Termination.
                 if model.remove(&vat).is_some() {
@@ -118,6 +163,10 @@ pub fn run(options: &Options) -> Result<()> {
                 }
             }
             store.kv().set(&format!("v{vat}.vs.c{}", rng.below(50)), &rng.next_u64().to_string());
+            if rng.chance(4) {
+                // A value sled keeps in a file of its own (over ~128 KiB with its default segments).
+                store.kv().set(&format!("v{vat}.vs.big"), &big_value(rng.range(150_000, 400_000) as usize));
+            }
         }
 
         if rng.chance(6) {
@@ -132,6 +181,12 @@ pub fn run(options: &Options) -> Result<()> {
             log.write(Kind::Committed, epoch, &roots)?;
         }
 
+        if rng.chance(3) && store.kv().staged_len() == 0 {
+            // An offline pass, as `snapgc gc --now` on a stopped node (no block open, nothing
+            // saved since the commit): it deletes orphans without metadata, whose unlinks a
+            // crash can undo; only the open-session marker then makes the next open list them.
+            let _ = store.gc_with(&GcOptions { now: true, ..GcOptions::default() });
+        }
         if rng.chance(85) {
             let options = GcOptions {
                 grace: *rng.pick(&[None, Some(0), Some(1), Some(2)]),
