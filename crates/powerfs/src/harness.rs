@@ -616,6 +616,13 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
         };
 
         let mode = if rng.chance(50) { Settle::Now } else { Settle::Grace };
+        let keep = std::env::var_os("POWERLOSS_KEEP_STORES").is_some();
+        if keep {
+            // What the cut left, before the check touches it.
+            let before = options.scratch.join("before-check");
+            let _ = fs::remove_dir_all(&before);
+            let _ = std::process::Command::new("cp").arg("-a").arg(&store_dir).arg(&before).status();
+        }
         if problem.is_none() {
             match check_in_process(options, &env, &store_dir, &log_path, mode)? {
                 Ok(checked) => {
@@ -645,6 +652,15 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             log.note(format!("violation: {error}"));
             fs::create_dir_all(&options.report_dir).map_err(io("creating the report directory"))?;
             log.dump(&path).map_err(io(format!("writing {}", path.display())))?;
+            // The store as the check found it (after a failed check of what the cut left, that
+            // is the durable image itself), for a closer look: `POWERLOSS_KEEP_STORES=1`.
+            if keep {
+                let kept = options.report_dir.join(format!("cut-{cut}.store"));
+                let _ = std::process::Command::new("cp").arg("-a").arg(&store_dir).arg(&kept).status();
+                let before = options.report_dir.join(format!("cut-{cut}.before-check"));
+                let from = options.scratch.join("before-check");
+                let _ = std::process::Command::new("cp").arg("-a").arg(&from).arg(&before).status();
+            }
             let v = Violation { cut, trigger: trigger_text, torn: options.torn, error, request_log: path };
             let _ = writeln!(out, "{}", v.line(options.seed));
             report.violations.push(v);

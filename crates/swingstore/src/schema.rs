@@ -3,7 +3,8 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `k/<key>` | a kvStore value (UTF-8) |
+//! | `k/<key>` | a kvStore value (UTF-8), or the manifest of a chunked one (first byte `0xFF`) |
+//! | `c/<len><key><i>` | chunk `i` of a value over 4 KiB (`kv/chunks.rs`) |
 //! | `r/<key>` | the root index: a copy of the value of every committed key matching a root pattern |
 //! | `m/<hex>` | a blob's metadata record ([`BlobMeta`](crate::BlobMeta), through the codec) |
 //! | `s/epoch`, `s/root_generation`, `s/save_generation` | store counters, 8 bytes big-endian |
@@ -16,6 +17,8 @@ use crate::hash::SnapshotHash;
 
 /// kvStore data.
 pub(crate) const KV_PREFIX: &[u8] = b"k/";
+/// Chunks of large values.
+pub(crate) const CHUNK_PREFIX: &[u8] = b"c/";
 /// The root index.
 pub(crate) const ROOT_PREFIX: &[u8] = b"r/";
 /// Blob metadata.

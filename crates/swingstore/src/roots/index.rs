@@ -23,8 +23,29 @@ pub(crate) struct RootIndex {
     entries: BTreeMap<String, RootEntry>,
 }
 
-/// Parses one root value into an index entry.
+/// Longest root value the index keeps (a snapshot reference is ~120 bytes); a longer one is
+/// indexed as a marker, `0xFF` and its length, and is a bad root.
+const MAX_ROOT_VALUE: usize = 4096;
+
+/// The `r/` twin of a root value: the value itself, or the marker of one too long.
+fn indexed(value: &[u8]) -> Vec<u8> {
+    if value.len() <= MAX_ROOT_VALUE {
+        return value.to_vec();
+    }
+    let mut marker = vec![0xFF];
+    marker.extend_from_slice(&(value.len() as u64).to_be_bytes());
+    marker
+}
+
+/// Parses one indexed root value (or long-value marker) into an index entry.
 fn entry(key: &str, value: &[u8]) -> RootEntry {
+    if value.first() == Some(&0xFF) {
+        let len = value.get(1..9).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes);
+        return Err(format!("the value is {len} bytes, too long to name a snapshot"));
+    }
+    if value.len() > MAX_ROOT_VALUE {
+        return Err(format!("the value is {} bytes, too long to name a snapshot", value.len()));
+    }
     match parse_root_value(key, value) {
         Ok(hash) => Ok(hash),
         Err(Error::BadRoot { reason, .. }) => Err(reason),
@@ -69,7 +90,7 @@ impl RootIndex {
         }
         let root_key = prefixed(ROOT_PREFIX, key.as_bytes());
         match value {
-            Some(v) => batch.insert(root_key, v.as_bytes()),
+            Some(v) => batch.insert(root_key, indexed(v.as_bytes())),
             None => batch.remove(root_key),
         }
         true
@@ -122,8 +143,16 @@ impl RootIndex {
                 if !self.is_root(&key) {
                     rooted.push(key.clone());
                 }
-                batch.insert(prefixed(ROOT_PREFIX, key.as_bytes()), v.as_ref());
-                let e = entry(&key, &v);
+                // A chunked value (over 4 KiB) is too long to be a root value either way.
+                let value: Vec<u8> = if crate::kv::is_manifest(&v) {
+                    let mut marker = vec![0xFF];
+                    marker.extend_from_slice(&crate::kv::value_len(&v).to_be_bytes());
+                    marker
+                } else {
+                    indexed(&v)
+                };
+                let e = entry(&key, &value);
+                batch.insert(prefixed(ROOT_PREFIX, key.as_bytes()), value);
                 entries.insert(key, e);
             }
         }

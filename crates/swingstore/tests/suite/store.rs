@@ -336,3 +336,47 @@ fn a_streaming_reader_that_failed_keeps_failing() -> swingstore::Result<()> {
     assert!(reader.read(&mut more).is_err());
     Ok(())
 }
+
+/// Values over 4 KiB are chunked: they read back whole (after a reopen too), shrink, grow and
+/// go away cleanly, and sled never writes a value file of its own (which it does not make
+/// crash-safe: docs/CRASH-SAFETY.md).
+#[test]
+fn large_values_are_chunked_and_sled_writes_no_value_file() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let big = |n: usize, c: char| std::iter::repeat_n(c, n).collect::<String>();
+    let value_files = |dir: &std::path::Path| fs::read_dir(dir.join("kv/blobs")).map(|d| d.count()).unwrap_or(0);
+    {
+        let store = SwingStore::create(dir.path())?;
+        store.kv().set("a.big", &big(1_000_000, 'a'));
+        store.kv().set("b.small", "x");
+        store.kv().set("c.edge", &big(4096, 'c'));
+        store.kv().set("d.edge", &big(4097, 'd'));
+        store.commit()?;
+        assert_eq!(store.kv().get_committed("a.big")?.map(|v| v.len()), Some(1_000_000));
+        store.kv().set("a.big", &big(300_000, 'b'));
+        store.commit()?;
+        let keys: Vec<String> = store.kv().scan_prefix("")?.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a.big", "b.small", "c.edge", "d.edge"]);
+    }
+    let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+    assert_eq!(store.kv().get("a.big")?, Some(big(300_000, 'b')));
+    assert_eq!(store.kv().get("d.edge")?, Some(big(4097, 'd')));
+    // Multi-byte characters split across chunks still read back.
+    store.kv().set("e.utf8", &big(10_000, 'é'));
+    store.kv().set("a.big", "small again");
+    store.commit()?;
+    assert_eq!(store.kv().get_committed("e.utf8")?, Some(big(10_000, 'é')));
+    assert_eq!(store.kv().get_committed("a.big")?.as_deref(), Some("small again"));
+    store.kv().delete("e.utf8");
+    store.commit()?;
+    assert_eq!(store.kv().get_committed("e.utf8")?, None);
+    assert_eq!(value_files(dir.path()), 0, "sled wrote a value file");
+    // A long value under a root key is a bad root (indexed short), not a 1 MB index entry.
+    store.kv().set("v1.lastSnapshot", &big(100_000, '{'));
+    store.commit()?;
+    assert!(matches!(store.gc(), Err(Error::BadRoot { .. })));
+    drop(store);
+    let store = SwingStore::open(dir.path(), OpenOptions::default())?;
+    assert!(matches!(store.gc(), Err(Error::BadRoot { .. })), "the same after a reopen");
+    Ok(())
+}

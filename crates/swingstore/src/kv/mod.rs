@@ -6,7 +6,11 @@
 //! its log before it returns, so a returned commit is durable; only then do the epoch and the
 //! in-memory root index move. [`KvStore::abort`] drops the staged block. Keys: `crate::schema`.
 
-use std::collections::BTreeMap;
+mod chunks;
+
+pub(crate) use chunks::{is_manifest, value_len};
+
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::ops::Bound;
 use std::path::PathBuf;
@@ -49,7 +53,9 @@ pub struct KvStore {
     kv_dir: PathBuf,
     durability: Arc<Durability>,
     /// Names in `kv/blobs/` known durable.
-    value_files: Mutex<std::collections::HashSet<std::ffi::OsString>>,
+    value_files: Mutex<HashSet<std::ffi::OsString>>,
+    /// Committed keys whose value is chunked (see `chunks.rs`).
+    chunked: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for KvStore {
@@ -83,6 +89,7 @@ impl KvStore {
         };
         let patterns = RootPatterns::new(&config.root_patterns)?;
         let roots = RwLock::new(RootIndex::load(&db, patterns)?);
+        let db_for_chunks = db.clone();
         Ok(Self {
             roots,
             epoch: AtomicU64::new(read_u64(&db, EPOCH_KEY)?),
@@ -95,6 +102,7 @@ impl KvStore {
             kv_dir,
             durability,
             value_files: Mutex::new(Default::default()),
+            chunked: Mutex::new(chunks::chunked_keys(&db_for_chunks)?),
         })
     }
 
@@ -153,7 +161,7 @@ impl KvStore {
     /// Reads the committed value of `key`, ignoring the open block.
     pub fn get_committed(&self, key: &str) -> Result<Option<String>> {
         match self.db.get(prefixed(KV_PREFIX, key.as_bytes()))? {
-            Some(v) => Ok(Some(utf8(&v, key)?)),
+            Some(v) => Ok(Some(chunks::read_value(&self.db, key, &v)?)),
             None => Ok(None),
         }
     }
@@ -195,7 +203,7 @@ impl KvStore {
         for item in self.db.range((db_start, to_db(end))) {
             let (k, v) = item?;
             let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
-            let value = utf8(&v, &key)?;
+            let value = chunks::read_value(&self.db, &key, &v)?;
             merged.insert(key, Some(value));
         }
         let staged = lock(&self.staged);
@@ -278,14 +286,22 @@ impl KvStore {
         before_apply(&staged)?;
         let mut batch = sled::Batch::default();
         let mut roots_touched = false;
+        let mut chunked_now = Vec::new();
         {
             let roots = self.roots.read().unwrap_or_else(|p| p.into_inner());
+            let was_chunked = lock(&self.chunked);
             for (key, value) in staged.iter() {
-                let kv_key = prefixed(KV_PREFIX, key.as_bytes());
-                match value {
-                    Some(v) => batch.insert(kv_key, v.as_bytes()),
-                    None => batch.remove(kv_key),
+                if was_chunked.contains(key) {
+                    chunks::stage_remove_chunks(&mut batch, &self.db, key)?;
                 }
+                let chunked = match value {
+                    Some(v) => chunks::stage_set(&mut batch, key, v),
+                    None => {
+                        batch.remove(prefixed(KV_PREFIX, key.as_bytes()));
+                        false
+                    }
+                };
+                chunked_now.push((key, chunked));
                 roots_touched |= roots.stage(&mut batch, key, value.as_deref());
             }
         }
@@ -300,6 +316,16 @@ impl KvStore {
         // Durable: only now does the rest of the store see the new epoch and roots.
         if roots_touched {
             self.roots.write().unwrap_or_else(|p| p.into_inner()).apply(staged.iter());
+        }
+        {
+            let mut chunked = lock(&self.chunked);
+            for (key, is_chunked) in chunked_now {
+                if is_chunked {
+                    chunked.insert(key.clone());
+                } else {
+                    chunked.remove(key);
+                }
+            }
         }
         staged.clear();
         self.epoch.store(epoch, Ordering::SeqCst);
