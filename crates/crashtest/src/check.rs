@@ -72,7 +72,11 @@ pub fn check_after_crash(store: &SwingStore, expect: &Expect) -> Result<AfterCra
 pub fn check_values_read(store: &SwingStore) -> Result<()> {
     for (key, value) in store.kv().scan_prefix("").context("reading every kv value")? {
         if key.ends_with(".vs.big") {
-            ensure!(crate::workload::big_value_is_whole(&value), "kv value {key} is not whole ({} bytes)", value.len());
+            ensure!(
+                crate::workload::big_value_is_whole(&value),
+                "kv value {key} is not whole ({} bytes)",
+                value.len()
+            );
         }
     }
     Ok(())

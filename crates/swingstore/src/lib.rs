@@ -46,7 +46,7 @@ pub use hash::SnapshotHash;
 pub use inspect::{BlobInfo, BlobState, Stats, VerifyReport};
 pub use kv::KvStore;
 pub use lease::Lease;
-pub use roots::{RootPatterns, format_root_value, parse_root_value};
+pub use roots::{NamedBy, RootPatterns, RootUse, format_root_value, parse_root_reference, parse_root_value};
 pub use store::{OpenOptions, SaveInfo, SwingStore};
 
 /// Test hooks (feature `failpoints`): pause, crash or fail at named points, and the store's

@@ -6,6 +6,8 @@
 //! | `k/<key>` | a kvStore value (UTF-8), or the manifest of a chunked one (first byte `0xFF`) |
 //! | `c/<len><key><i>` | chunk `i` of a value over 4 KiB (`kv/chunks.rs`) |
 //! | `r/<key>` | the root index: a copy of the value of every committed key matching a root pattern |
+//! | `h/<len><key><position>` | the snapshot a root named at a position, ever (`roots/history.rs`) |
+//! | `n/<hex>` | the root key, position and epoch that last named a snapshot |
 //! | `m/<hex>` | a blob's metadata record ([`BlobMeta`](crate::BlobMeta), through the codec) |
 //! | `s/epoch`, `s/root_generation`, `s/save_generation` | store counters, 8 bytes big-endian |
 //! | `s/config` | the collector configuration (codec record) |
@@ -21,6 +23,10 @@ pub(crate) const KV_PREFIX: &[u8] = b"k/";
 pub(crate) const CHUNK_PREFIX: &[u8] = b"c/";
 /// The root index.
 pub(crate) const ROOT_PREFIX: &[u8] = b"r/";
+/// Root history: every snapshot a root ever named.
+pub(crate) const HISTORY_PREFIX: &[u8] = b"h/";
+/// The root that last named a snapshot.
+pub(crate) const NAMED_PREFIX: &[u8] = b"n/";
 /// Blob metadata.
 pub(crate) const META_PREFIX: &[u8] = b"m/";
 pub(crate) const EPOCH_KEY: &[u8] = b"s/epoch";

@@ -249,7 +249,10 @@ fn sweep_one(pass: &Pass<'_>, hash: &SnapshotHash, decided: &BlobMeta) -> Result
     // Still under the lock, so a save of the same bytes cannot slip its record in between.
     // The file is gone; if its record cannot be removed now, a later pass meets ENOENT and
     // removes it then.
-    if let Err(e) = inner.kv.db().remove(meta_key(hash)) {
+    let mut batch = sled::Batch::default();
+    batch.remove(meta_key(hash));
+    batch.remove(crate::roots::history::named_key(hash));
+    if let Err(e) = inner.kv.db().apply_batch(batch) {
         tracing::warn!("blob {hash} deleted but its metadata could not be removed: {e}");
     }
     drop(locked);

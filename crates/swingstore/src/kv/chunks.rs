@@ -70,12 +70,14 @@ pub(crate) fn stage_remove_chunks(batch: &mut sled::Batch, db: &sled::Db, key: &
 
 /// The value a stored `k/` value stands for: itself, or its chunks put back together.
 pub(crate) fn read_value(db: &sled::Db, key: &str, stored: &[u8]) -> Result<String> {
-    let bad = |reason: String| Error::Codec { what: format!("kv value {}", crate::error::shorten(key)), reason };
+    let bad =
+        |reason: String| Error::Codec { what: format!("kv value {}", crate::error::shorten(key)), reason };
     let bytes = if is_manifest(stored) {
         let (count, len) = parse_manifest(stored).ok_or_else(|| bad("a damaged chunk manifest".into()))?;
         let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
         for i in 0..count {
-            let piece = db.get(chunk_key(key, i))?.ok_or_else(|| bad(format!("chunk {i} of {count} is missing")))?;
+            let piece =
+                db.get(chunk_key(key, i))?.ok_or_else(|| bad(format!("chunk {i} of {count} is missing")))?;
             out.extend_from_slice(&piece);
         }
         if out.len() as u64 != len {
@@ -106,7 +108,9 @@ pub(crate) fn chunked_keys(db: &sled::Db) -> Result<HashSet<String>> {
     for item in db.scan_prefix(CHUNK_PREFIX) {
         let (k, _) = item?;
         let rest = &k[CHUNK_PREFIX.len()..];
-        let Some(len) = rest.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes) else { continue };
+        let Some(len) = rest.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes) else {
+            continue;
+        };
         let Some(key) = rest.get(4..4 + len as usize) else { continue };
         if let Ok(key) = std::str::from_utf8(key) {
             keys.insert(key.to_owned());

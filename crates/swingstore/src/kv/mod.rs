@@ -302,7 +302,8 @@ impl KvStore {
                     }
                 };
                 chunked_now.push((key, chunked));
-                roots_touched |= roots.stage(&mut batch, key, value.as_deref());
+                roots_touched |=
+                    roots.stage(&mut batch, key, value.as_deref(), self.committed_epoch() + 1)?;
             }
         }
         let epoch = self.committed_epoch() + 1;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::pattern::RootPatterns;
-use super::value::parse_root_value;
+use super::value::{parse_root_reference, parse_root_value};
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 use crate::schema::{KV_PREFIX, ROOT_PREFIX, prefixed};
@@ -83,17 +83,25 @@ impl RootIndex {
         self.patterns.is_root(key)
     }
 
-    /// Adds the index twin of a kv write to `batch`; returns whether `key` is a root.
-    pub fn stage(&self, batch: &mut sled::Batch, key: &str, value: Option<&str>) -> bool {
+    /// Adds the index twin of a kv write, and the history records of a root value naming a
+    /// snapshot, to the batch of the commit of `epoch`; returns whether `key` is a root.
+    pub fn stage(&self, batch: &mut sled::Batch, key: &str, value: Option<&str>, epoch: u64) -> Result<bool> {
         if !self.is_root(key) {
-            return false;
+            return Ok(false);
         }
         let root_key = prefixed(ROOT_PREFIX, key.as_bytes());
         match value {
-            Some(v) => batch.insert(root_key, indexed(v.as_bytes())),
+            Some(v) => {
+                batch.insert(root_key, indexed(v.as_bytes()));
+                if v.len() <= MAX_ROOT_VALUE
+                    && let Ok((hash, position)) = parse_root_reference(key, v.as_bytes())
+                {
+                    super::history::stage(batch, key, position, &hash, epoch)?;
+                }
+            }
             None => batch.remove(root_key),
         }
-        true
+        Ok(true)
     }
 
     /// Takes in a block's root writes, once the block is durable.

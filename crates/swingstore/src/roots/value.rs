@@ -10,6 +10,14 @@ use crate::hash::SnapshotHash;
 struct RootValue {
     #[serde(rename = "snapshotID")]
     snapshot_id: String,
+    #[serde(rename = "startPos")]
+    start_pos: Option<StartPos>,
+}
+
+#[derive(Deserialize)]
+struct StartPos {
+    #[serde(rename = "itemCount")]
+    item_count: Option<u64>,
 }
 
 /// Parses a root value and returns the snapshot it names. `key` is only used in the error.
@@ -19,6 +27,12 @@ struct RootValue {
 /// sequence) or any other JSON value is malformed, and so is a repeated `snapshotID`. Other
 /// fields are skipped without being parsed into memory.
 pub fn parse_root_value(key: &str, value: &[u8]) -> Result<SnapshotHash> {
+    parse_root_reference(key, value).map(|(hash, _)| hash)
+}
+
+/// The snapshot a root value names and its position: `startPos.itemCount`, the transcript
+/// position the snapshot was taken at (0 when the value has none).
+pub fn parse_root_reference(key: &str, value: &[u8]) -> Result<(SnapshotHash, u64)> {
     let bad = |reason: String| Error::BadRoot { key: crate::error::shorten(key), reason };
     let first = value.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     if first != Some(&b'{') {
@@ -26,7 +40,8 @@ pub fn parse_root_value(key: &str, value: &[u8]) -> Result<SnapshotHash> {
     }
     let parsed: RootValue =
         serde_json::from_slice(value).map_err(|e| bad(format!("value is not snapshot JSON: {e}")))?;
-    SnapshotHash::parse(&parsed.snapshot_id).map_err(|e| bad(e.to_string()))
+    let hash = SnapshotHash::parse(&parsed.snapshot_id).map_err(|e| bad(e.to_string()))?;
+    Ok((hash, parsed.start_pos.and_then(|p| p.item_count).unwrap_or(0)))
 }
 
 /// Formats a root value in Agoric's format.

@@ -105,3 +105,16 @@ impl SwingStore {
         self.load_into(hash, &mut io::sink())
     }
 }
+
+impl SwingStore {
+    /// Every snapshot a committed root ever named, with its root key and position, in key
+    /// order (the records outlive the blobs: state-sync exports carry them as `inUse: 0`).
+    pub fn root_history(&self) -> Result<Vec<crate::roots::RootUse>> {
+        crate::roots::history::all(self.inner.kv.db())
+    }
+
+    /// The committed root that last named `hash` (key, position, epoch), if one ever did.
+    pub fn named_by(&self, hash: &SnapshotHash) -> Result<Option<crate::roots::NamedBy>> {
+        crate::roots::history::named_by(self.inner.kv.db(), hash)
+    }
+}

@@ -344,7 +344,8 @@ fn a_streaming_reader_that_failed_keeps_failing() -> swingstore::Result<()> {
 fn large_values_are_chunked_and_sled_writes_no_value_file() -> swingstore::Result<()> {
     let dir = temp_dir();
     let big = |n: usize, c: char| std::iter::repeat_n(c, n).collect::<String>();
-    let value_files = |dir: &std::path::Path| fs::read_dir(dir.join("kv/blobs")).map(|d| d.count()).unwrap_or(0);
+    let value_files =
+        |dir: &std::path::Path| fs::read_dir(dir.join("kv/blobs")).map(|d| d.count()).unwrap_or(0);
     {
         let store = SwingStore::create(dir.path())?;
         store.kv().set("a.big", &big(1_000_000, 'a'));
@@ -378,5 +379,37 @@ fn large_values_are_chunked_and_sled_writes_no_value_file() -> swingstore::Resul
     drop(store);
     let store = SwingStore::open(dir.path(), OpenOptions::default())?;
     assert!(matches!(store.gc(), Err(Error::BadRoot { .. })), "the same after a reopen");
+    Ok(())
+}
+
+/// Every snapshot a root ever named is recorded with its position, in the commit that set it,
+/// and outlives the blob; the last root to name a snapshot is known until the blob goes.
+#[test]
+fn root_history_records_every_snapshot_a_root_named() -> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    let a = store.save_bytes(&content(1))?.hash;
+    let b = store.save_bytes(&content(2))?.hash;
+    store.kv().set("v1.lastSnapshot", &swingstore::format_root_value(&a, 200));
+    store.commit()?;
+    store.kv().set("v1.lastSnapshot", &swingstore::format_root_value(&b, 400));
+    store.kv().set("v2.lastSnapshot", &swingstore::format_root_value(&a, 7));
+    store.abort();
+    store.kv().set("v1.lastSnapshot", &swingstore::format_root_value(&b, 400));
+    store.kv().set("v1.vs.other", "not a root");
+    store.commit()?;
+    let history: Vec<(String, u64, SnapshotHash)> =
+        store.root_history()?.into_iter().map(|r| (r.key, r.position, r.hash)).collect();
+    assert_eq!(history, vec![("v1.lastSnapshot".into(), 200, a), ("v1.lastSnapshot".into(), 400, b)]);
+    let named = store.named_by(&a)?.expect("a was named");
+    assert_eq!((named.key.as_str(), named.position, named.epoch), ("v1.lastSnapshot", 200, 1));
+    // Once a is swept, who named it is forgotten; the history record stays.
+    for _ in 0..2 {
+        store.commit()?;
+        store.gc_with(&swingstore::GcOptions { grace: Some(0), ..Default::default() })?;
+    }
+    assert!(!store.contains(&a));
+    assert_eq!(store.named_by(&a)?, None);
+    assert_eq!(store.root_history()?.len(), 2);
     Ok(())
 }
