@@ -116,7 +116,8 @@ pub fn run(options: &Options) -> Result<()> {
         history.entry(*vat).or_default().push(r.version);
     }
 
-    let big_values = std::env::var_os("SWINGSTORE_SLED_SEGMENT_SIZE").is_none();
+    // Large values: on by default; the power-loss harness decides per child (see its notes).
+    let big_values = std::env::var("CRASHTEST_BIG_VALUES").map_or(true, |v| v == "1");
     for _ in 0..options.max_blocks {
         let before = model.clone();
         let ops = rng.range(1, 4);
@@ -166,8 +167,6 @@ pub fn run(options: &Options) -> Result<()> {
             store.kv().set(&format!("v{vat}.vs.c{}", rng.below(50)), &rng.next_u64().to_string());
             if big_values && rng.chance(4) {
                 // A large value (chunked by the kv store: sled would keep it in a file of its own).
-                // Not with the power-loss suite's tiny sled segments, where sled writes even a
-                // node of chunks to such a file.
                 store.kv().set(&format!("v{vat}.vs.big"), &big_value(rng.range(150_000, 400_000) as usize));
             }
         }

@@ -557,6 +557,10 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             cmd.arg("config");
         }
         env.apply(&mut cmd);
+        // Large kv values are chunked by the store, but with tiny sled segments even a node of
+        // chunks goes to a sled value file (kv-blobs' work). sled does not make those safe
+        // against a torn write-back (docs/CRASH-SAFETY.md), so only plain cuts use them there.
+        cmd.env("CRASHTEST_BIG_VALUES", if env.segment_size.is_none() || !options.torn { "1" } else { "0" });
         let stderr = fs::File::create(&stderr_path).map_err(io("creating the child's stderr file"))?;
         {
             let mut st = lock(m.shared());

@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 /// A durability step of the store (see docs/CRASH-SAFETY.md for what each one protects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SyncStep {
-    /// A new store directory: its parent, then the directory itself once its entries exist.
+    /// The store directory's name in its parent and its entries: at creation (every directory
+    /// `mkdir -p` made) and at every open (a killed creation leaves them unsynced).
     StoreCreate,
     /// A new sled database: sled's files and `kv/`.
     KvCreate,
@@ -102,7 +103,9 @@ impl SyncStep {
     /// What the step makes durable, in one line.
     pub const fn what(self) -> &'static str {
         match self {
-            SyncStep::StoreCreate => "a new store directory's name in its parent, and its entries",
+            SyncStep::StoreCreate => {
+                "the store directory's name in its parent, and its entries, at every open"
+            }
             SyncStep::KvCreate => "a new sled database's files and their names in kv/",
             SyncStep::OpenMarker => "the open-session marker, before any unlink of the session",
             SyncStep::OpenBlobs => "after an unclean close, every blob a killed process left unsynced",

@@ -23,8 +23,6 @@ pub(crate) struct SweepLocked {
     pub leases: HashMap<SnapshotHash, usize>,
     /// Temp files of saves in progress in this process (the collector leaves them alone).
     pub active_temps: HashSet<String>,
-    /// Blobs renamed into place since the last blob sync (the next commit fsyncs them).
-    pub unsynced: HashSet<SnapshotHash>,
     /// Save generation of the latest publish of each blob since the current (or last)
     /// collection started: a sweep never deletes a blob published after it decided.
     pub last_save: HashMap<SnapshotHash, u64>,

@@ -69,6 +69,12 @@ pub mod internals {
     pub use crate::codec::{decode, encode};
     pub use crate::gc::state::GcState;
 
+    /// The save pipeline (sha256 ∥ LZ4 on both cores) writing to memory: the physical limit
+    /// a save is measured against. Returns the frame and the hash.
+    pub fn compress_to_memory(input: &[u8]) -> crate::Result<(Vec<u8>, crate::SnapshotHash)> {
+        crate::blob::compress_to_memory(input)
+    }
+
     /// The mark alone (for benchmarks): the number of distinct live snapshots.
     pub fn mark(store: &crate::SwingStore) -> crate::Result<usize> {
         crate::roots::live::mark(store.kv(), false).map(|live| live.live.len())

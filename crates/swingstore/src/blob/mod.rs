@@ -23,3 +23,12 @@ pub(crate) use load::copy_verified;
 pub use meta::BlobMeta;
 pub use reader::{BlobReader, into_store_error};
 pub(crate) use save::{TempBlob, temp_name, write_temp};
+
+/// The save pipeline into memory (benchmarks: the limit a save is measured against).
+#[cfg(feature = "internals")]
+pub(crate) fn compress_to_memory(input: &[u8]) -> crate::Result<(Vec<u8>, crate::SnapshotHash)> {
+    let mut frame = Vec::with_capacity(input.len() / 2);
+    let (digest, _, _) =
+        save::compress_stream(&mut std::io::Cursor::new(input), &mut frame, std::path::Path::new("memory"))?;
+    Ok((frame, crate::SnapshotHash::from_bytes(digest)))
+}

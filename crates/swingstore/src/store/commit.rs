@@ -5,8 +5,9 @@
 //!
 //! 1. every staged root that parses must name a present blob (one stat each), or the commit is
 //!    refused with [`Error::DanglingRoot`] and the block stays staged;
-//! 2. every blob renamed into `snapshots/` since the last sync is fsynced (in parallel), then
-//!    `snapshots/` once ([`SyncStep::BlobFile`], [`SyncStep::BlobDir`]);
+//! 2. every blob renamed into `snapshots/` since the last sync is fsynced — each was handed to
+//!    the sync threads when it was renamed (`syncer.rs`), so commit waits only for those still in
+//!    flight — then `snapshots/` once ([`SyncStep::BlobFile`], [`SyncStep::BlobDir`]);
 //! 3. the kv store writes the block in one sled batch, flushes, and fsyncs sled's log and
 //!    `kv/` ([`SyncStep::KvLog`], [`SyncStep::KvDir`]); only then do the epoch and the
 //!    in-memory root index move.
@@ -32,7 +33,7 @@ impl SwingStore {
         let inner = &self.inner;
         inner.kv.commit(|staged| {
             check_staged_roots(self, staged)?;
-            inner.make_blobs_durable(SyncStep::BlobFile, SyncStep::BlobDir)?;
+            inner.make_blobs_durable(SyncStep::BlobDir)?;
             inner.saved_in_block.store(false, Ordering::SeqCst);
             Ok(())
         })

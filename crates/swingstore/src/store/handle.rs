@@ -46,6 +46,10 @@ pub(crate) struct Inner {
     pub needs_scan: AtomicBool,
     /// A blob was published since the last commit (an offline pass must not run then).
     pub saved_in_block: AtomicBool,
+    /// A blob was renamed into `snapshots/` since the directory's last sync.
+    pub blob_dir_dirty: AtomicBool,
+    /// Early writeback: fsyncs each published blob in the background.
+    pub syncer: super::syncer::Syncer,
     /// Test hook: close as a killed process would have left the store (no clean-close marker).
     pub simulate_crash: AtomicBool,
     /// Held for the life of the store: the exclusive lock file.
@@ -64,13 +68,14 @@ impl Drop for Inner {
         // a renamed name without its bytes.
         let clean = !self.needs_scan.load(Ordering::SeqCst) && self.durability.check().is_ok();
         if clean {
-            match self.make_blobs_durable(SyncStep::CloseBlobs, SyncStep::CloseBlobs) {
+            match self.make_blobs_durable(SyncStep::CloseBlobs) {
                 Ok(()) => {
                     let _ = self.kv.db().remove(crate::schema::SESSION_KEY);
                 }
                 Err(e) => tracing::warn!("{e}; the next open will list the blob area"),
             }
         }
+        self.syncer.stop();
         if let Err(e) = self.kv.db().flush() {
             tracing::warn!("flushing the store on close failed: {e}");
         }
@@ -129,19 +134,27 @@ impl SwingStore {
 }
 
 impl Inner {
-    /// fsyncs the blobs published since the last sync, then the blob directory: step 2 of a
-    /// commit, and what a clean close does (with [`SyncStep::CloseBlobs`], which also makes
-    /// the session's unlinks durable).
-    pub(super) fn make_blobs_durable(&self, file_step: SyncStep, dir_step: SyncStep) -> Result<()> {
+    /// Step 2 of a commit, and what a clean close does: waits for the sync threads to finish
+    /// every blob published so far (`syncer.rs`), then fsyncs the blob directory if a blob was
+    /// renamed into it since its last sync — or always, with [`SyncStep::CloseBlobs`], which
+    /// also makes the session's unlinks durable.
+    pub(super) fn make_blobs_durable(&self, dir_step: SyncStep) -> Result<()> {
         self.durability.check()?;
-        let pending: Vec<SnapshotHash> = self.sweep.lock().unsynced.drain().collect();
-        let closing = dir_step == SyncStep::CloseBlobs;
-        if pending.is_empty() && !closing {
+        self.syncer.wait()?;
+        let renamed = self.blob_dir_dirty.swap(false, Ordering::SeqCst);
+        if !renamed && dir_step != SyncStep::CloseBlobs {
             return Ok(());
         }
-        let paths: Vec<PathBuf> = pending.iter().map(|h| self.layout.blob_path(h)).collect();
-        sync_files_in_parallel(&self.durability, file_step, &paths)?;
         self.durability.sync_path(dir_step, &self.layout.blob_dir())
+    }
+}
+
+/// Opens `path` and fsyncs it as `step`. A file that is gone has nothing left to make durable.
+pub(crate) fn sync_file(durability: &Durability, step: SyncStep, path: &Path) -> Result<()> {
+    match File::open(path) {
+        Ok(file) => durability.sync_file(step, &file, path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(durability.poison(Error::io(path, e))),
     }
 }
 
@@ -159,13 +172,7 @@ pub(super) fn sync_files_in_parallel(
     if paths.is_empty() || !durability.runs(step) {
         return Ok(());
     }
-    let sync_one = |path: &Path| -> Result<()> {
-        match File::open(path) {
-            Ok(file) => durability.sync_file(step, &file, path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(durability.poison(Error::io(path, e))),
-        }
-    };
+    let sync_one = |path: &Path| sync_file(durability, step, path);
     if paths.len() == 1 {
         return sync_one(&paths[0]);
     }

