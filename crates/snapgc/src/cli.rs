@@ -97,6 +97,11 @@ pub enum Command {
     /// List every blob the store knows, with its state and the roots naming it.
     #[command(after_help = EXIT_STATUS)]
     Ls,
+    /// How the store is doing: sizes, garbage, the last pass, the backlog. Works while a kernel
+    /// runs the store (reads the status it writes); exit 1 if a live snapshot is missing or the
+    /// last pass failed closed.
+    #[command(after_help = EXIT_STATUS)]
+    Status,
     /// Show (or with `set`, change) the root patterns and default grace kept in the store.
     #[command(after_help = EXIT_STATUS)]
     Config {
@@ -159,5 +164,12 @@ pub enum ConfigCommand {
         /// age out like any garbage).
         #[arg(long)]
         force: bool,
+        /// Write the Prometheus metrics to PATH (e.g. node_exporter's textfile directory)
+        /// instead of <store>/metrics.prom.
+        #[arg(long, value_name = "PATH", conflicts_with = "no_metrics_file")]
+        metrics_file: Option<std::path::PathBuf>,
+        /// Write the metrics to <store>/metrics.prom again.
+        #[arg(long)]
+        no_metrics_file: bool,
     },
 }

@@ -12,6 +12,7 @@
 //! | `s/epoch`, `s/root_generation`, `s/save_generation` | store counters, 8 bytes big-endian |
 //! | `s/config` | the collector configuration (codec record) |
 //! | `s/gc_state` | the collector's skip state (codec record) |
+//! | `s/metrics_file` | where the Prometheus metrics file goes (UTF-8 path), when not the default |
 //! | `s/session_open` | present while a session is open: its presence at open means a crash |
 
 use crate::error::{Error, Result};
@@ -62,3 +63,6 @@ pub(crate) fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
         }
     }
 }
+
+/// Where the metrics file goes (a UTF-8 path), when it is not `<store>/metrics.prom`.
+pub(crate) const METRICS_FILE_KEY: &[u8] = b"s/metrics_file";

@@ -18,8 +18,47 @@ fn print_config(config: &GcConfig, json: bool) -> Result<()> {
 }
 
 pub fn show(store: &SwingStore, json: bool) -> Result<u8> {
-    print_config(&store.config(), json)?;
+    let metrics = store.metrics_file()?;
+    if json {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            root_patterns: &'a [String],
+            grace: u64,
+            metrics_file: String,
+        }
+        let config = store.config();
+        print_json(&Shown {
+            root_patterns: &config.root_patterns,
+            grace: config.grace,
+            metrics_file: metrics_text(store, metrics.as_deref()),
+        })?;
+    } else {
+        print_config(&store.config(), false)?;
+        print_text(&format!("metrics_file  {}\n", metrics_text(store, metrics.as_deref())))?;
+    }
     Ok(exit::OK)
+}
+
+fn metrics_text(store: &SwingStore, path: Option<&std::path::Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None => store.path().join(swingstore::METRICS_FILE).display().to_string(),
+    }
+}
+
+/// `config set --metrics-file PATH` / `--no-metrics-file`; prints the result when it is the
+/// only change asked for.
+pub fn set_metrics_file(
+    store: &SwingStore,
+    path: Option<&std::path::Path>,
+    only: bool,
+    json: bool,
+) -> Result<()> {
+    store.set_metrics_file(path)?;
+    if only {
+        show(store, json)?;
+    }
+    Ok(())
 }
 
 pub fn set(

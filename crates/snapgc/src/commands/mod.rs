@@ -7,6 +7,7 @@
 //! - [`gc`]: `gc` and its table;
 //! - [`inspect`]: `stats`, `verify`, `ls`;
 //! - [`config`]: `config`, `config set`;
+//! - [`status`]: `status` (also of a running store, without its lock);
 //! - [`output`]: JSON and text on stdout, progress bars on stderr.
 
 mod config;
@@ -15,6 +16,7 @@ mod import_export;
 mod inspect;
 mod kv;
 mod output;
+mod status;
 
 use std::path::Path;
 
@@ -45,10 +47,28 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Stats => inspect::stats(&open(false)?, json),
         Command::Verify { deep } => inspect::verify(&open(false)?, deep, json),
         Command::Ls => inspect::ls(&open(false)?, json),
+        Command::Status => {
+            let Some(dir) = store_dir.as_deref() else {
+                bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");
+            };
+            status::run(dir, json)
+        }
         Command::Config { action } => match action {
             None => config::show(&open(false)?, json),
-            Some(ConfigCommand::Set { grace, root_patterns, force }) => {
-                config::set(&open(false)?, grace, root_patterns, force, json)
+            Some(ConfigCommand::Set { grace, root_patterns, force, metrics_file, no_metrics_file }) => {
+                let store = open(false)?;
+                if metrics_file.is_some() || no_metrics_file {
+                    config::set_metrics_file(
+                        &store,
+                        metrics_file.as_deref(),
+                        grace.is_none() && root_patterns.is_empty(),
+                        json,
+                    )?;
+                    if grace.is_none() && root_patterns.is_empty() {
+                        return Ok(crate::cli::exit::OK);
+                    }
+                }
+                config::set(&store, grace, root_patterns, force, json)
             }
         },
     }

@@ -87,13 +87,13 @@ pub(super) fn handle_strays(pass: &Pass<'_>, listing: &AreaListing, report: &mut
     }
 }
 
-/// Reports every live snapshot without a regular file (the mark has the live set); returns
-/// whether all are present.
+/// Reports every live snapshot without a regular file (the mark has the live set); returns how
+/// many are missing.
 pub(super) fn check_live_present(
     pass: &Pass<'_>,
     listing: Option<&AreaListing>,
     report: &mut GcReport,
-) -> bool {
+) -> u64 {
     let mut missing: Vec<&SnapshotHash> = pass
         .live
         .live
@@ -104,7 +104,7 @@ pub(super) fn check_live_present(
         })
         .collect();
     missing.sort();
-    let all_present = missing.is_empty();
+    let count = missing.len() as u64;
     for hash in missing {
         let key = pass.live.first_root(hash).map(crate::error::shorten).unwrap_or_default();
         report.errors.push(SweepError {
@@ -112,7 +112,7 @@ pub(super) fn check_live_present(
             error: format!("live snapshot missing (named by root {key}): its vat cannot be paged in"),
         });
     }
-    all_present
+    count
 }
 
 /// Identity of a file: a rename over the name makes a different one.

@@ -55,6 +55,16 @@ impl std::fmt::Debug for GcOptions {
     }
 }
 
+/// What the blob area holds after a full pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AreaTotals {
+    pub blobs: u64,
+    pub stored_bytes: u64,
+    pub live_blobs: u64,
+    pub live_bytes: u64,
+    pub missing_live: u64,
+}
+
 /// One collection's fixed inputs.
 pub(crate) struct Pass<'a> {
     pub store: &'a SwingStore,
@@ -85,6 +95,20 @@ impl SwingStore {
 
     /// One collection with explicit options.
     pub fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
+        let result = self.run_pass(options);
+        if !options.dry_run {
+            self.inner.observe(&result);
+        }
+        result.map(|(report, _)| report)
+    }
+
+    /// A dry-run pass and what the blob area holds (for the status of a stopped store).
+    pub(crate) fn run_dry_pass(&self, options: &GcOptions) -> Result<(GcReport, Option<AreaTotals>)> {
+        self.run_pass(&GcOptions { dry_run: true, ..options.clone() })
+    }
+
+    /// A pass, and what the blob area holds after it (`None` when it was skipped).
+    fn run_pass(&self, options: &GcOptions) -> Result<(GcReport, Option<AreaTotals>)> {
         let inner = &self.inner;
         let _gc = inner.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _commit = inner.kv.commit_guard();
@@ -120,7 +144,7 @@ impl SwingStore {
             && !scan
             && let Some(report) = self.try_skip(epoch, grace, root_generation, save_generation, started)?
         {
-            return Ok(report);
+            return Ok((report, None));
         }
 
         // Root keys are only needed to explain decisions (dry run) and to name missing ones.
@@ -131,17 +155,18 @@ impl SwingStore {
         let mut report = GcReport::default();
         let mut known = area::known_blobs(self)?;
         let mut settled = true;
-        if scan {
+        // A missing live snapshot is reported by every full pass until fixed (it never settles).
+        let missing_live = if scan {
             leftovers::remove_temp_leftovers(&pass, &mut report)?;
             let listing = area::list_blob_area(self)?;
             leftovers::handle_strays(&pass, &listing, &mut report);
             report.strays.sort();
             settled &= leftovers::handle_orphans(&pass, &listing, &mut known, &mut report)?;
-            settled &= leftovers::check_live_present(&pass, Some(&listing), &mut report);
+            leftovers::check_live_present(&pass, Some(&listing), &mut report)
         } else {
-            // Reported by every full pass until fixed (a missing live snapshot never settles).
-            settled &= leftovers::check_live_present(&pass, None, &mut report);
-        }
+            leftovers::check_live_present(&pass, None, &mut report)
+        };
+        settled &= missing_live == 0;
         let outcome = sweep::run(&pass, &known, report, settled)?;
         let mut report = outcome.report;
         report.epoch = epoch;
@@ -173,7 +198,14 @@ impl SwingStore {
             }
         }
         report.sweep_us = micros(sweep_started);
-        Ok(report)
+        let totals = AreaTotals {
+            blobs: outcome.blobs_left,
+            stored_bytes: outcome.bytes_left,
+            live_blobs: outcome.live_blobs,
+            live_bytes: outcome.live_bytes,
+            missing_live,
+        };
+        Ok((report, Some(totals)))
     }
 
     /// The O(1) path: nothing that could change a decision has changed since the last full

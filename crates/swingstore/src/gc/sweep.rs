@@ -26,6 +26,9 @@ pub(crate) struct Outcome {
     pub next_due_epoch: u64,
     pub blobs_left: u64,
     pub bytes_left: u64,
+    /// Known live blobs (with a decodable record) and their stored bytes.
+    pub live_blobs: u64,
+    pub live_bytes: u64,
 }
 
 /// Decides for every blob of `known`, records condemnations, and deletes what is due.
@@ -45,6 +48,7 @@ pub(super) fn run(
     let mut condemn: Vec<(SnapshotHash, BlobMeta)> = Vec::new();
     let mut blobs_left = 0u64;
     let mut bytes_left = 0u64;
+    let (mut live_blobs, mut live_bytes) = (0u64, 0u64);
     {
         let locked = inner.sweep.lock();
         for (hash, meta) in known {
@@ -64,6 +68,8 @@ pub(super) fn run(
             let hex = hash.to_hex();
             match decision {
                 Decision::Live => {
+                    live_blobs += 1;
+                    live_bytes += meta.stored_bytes;
                     if meta.condemned_epoch.is_some() {
                         condemn.push((*hash, BlobMeta { condemned_epoch: None, ..meta }));
                     }
@@ -134,7 +140,15 @@ pub(super) fn run(
         report.pending = deferred as u64;
         report.swept = report.candidates.len() as u64;
         report.swept_bytes = report.candidates.iter().map(|c| c.stored_bytes).sum();
-        return Ok(Outcome { report, settled: false, next_due_epoch: next_due, blobs_left, bytes_left });
+        return Ok(Outcome {
+            report,
+            settled: false,
+            next_due_epoch: next_due,
+            blobs_left,
+            bytes_left,
+            live_blobs,
+            live_bytes,
+        });
     }
 
     // Condemnations may be written lazily: losing them in a crash only delays a sweep.
@@ -204,7 +218,7 @@ pub(super) fn run(
     }
     // No directory fsync after the unlinks: a lost unlink only leaves a file whose metadata may
     // be gone, an orphan that the listing after an unclean shutdown adopts and ages out again.
-    Ok(Outcome { report, settled, next_due_epoch: next_due, blobs_left, bytes_left })
+    Ok(Outcome { report, settled, next_due_epoch: next_due, blobs_left, bytes_left, live_blobs, live_bytes })
 }
 
 enum SweepOutcome {

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub blob_dir_dirty: AtomicBool,
     /// Early writeback: fsyncs each published blob in the background.
     pub syncer: super::syncer::Syncer,
+    /// What collections saw, for `status.json` and the metrics file.
+    pub status: crate::status::StatusBoard,
     /// Test hook: close as a killed process would have left the store (no clean-close marker).
     pub simulate_crash: AtomicBool,
     /// Held for the life of the store: the exclusive lock file.
@@ -76,6 +78,7 @@ impl Drop for Inner {
             }
         }
         self.syncer.stop();
+        self.status.stop();
         if let Err(e) = self.kv.db().flush() {
             tracing::warn!("flushing the store on close failed: {e}");
         }

@@ -13,6 +13,7 @@ mod handle;
 mod load;
 mod open;
 mod save;
+mod status;
 mod syncer;
 
 pub use handle::SwingStore;

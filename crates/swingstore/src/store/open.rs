@@ -53,8 +53,17 @@ fn inspect(root: &Path, layout: &Layout) -> Result<Found> {
     if marked || layout.kv_dir().is_dir() {
         return Ok(Found::Store { marked });
     }
-    let mut entries = fs::read_dir(root).at(root)?;
-    Ok(if entries.next().is_none() { Found::Empty } else { Found::NotAStore })
+    // Empty, or holding only the lock file of a creation that was cut short (it is taken
+    // before the marker is written).
+    for entry in fs::read_dir(root).at(root)? {
+        let entry = entry.at(root)?;
+        let name = entry.file_name();
+        let ours = name == "LOCK" && entry.file_type().is_ok_and(|t| t.is_file());
+        if !ours {
+            return Ok(Found::NotAStore);
+        }
+    }
+    Ok(Found::Empty)
 }
 
 impl SwingStore {
@@ -166,6 +175,7 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     let save_generation = AtomicU64::new(schema::read_u64(kv.db(), SAVE_GEN_KEY)?);
     let sweep = SweepLock::for_store(root);
     let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
+    let status = crate::status::StatusBoard::start(root, super::status::read_metrics_path(kv.db())?);
     Ok(SwingStore {
         inner: Arc::new(Inner {
             layout,
@@ -178,6 +188,7 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
             saved_in_block: AtomicBool::new(false),
             blob_dir_dirty: AtomicBool::new(false),
             syncer,
+            status,
             simulate_crash: AtomicBool::new(false),
             _lock_file: lock_file,
         }),

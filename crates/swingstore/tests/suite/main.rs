@@ -11,4 +11,5 @@ mod gc;
 mod golden;
 mod model;
 mod races;
+mod status;
 mod store;
