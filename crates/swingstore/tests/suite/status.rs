@@ -41,7 +41,15 @@ fn collections_write_the_status_and_metrics_an_operator_reads() -> swingstore::R
     assert!(written.updated_unix_ms > 0);
 
     // The metrics parse (Prometheus text format 0.0.4) and carry the same figures.
-    let text = std::fs::read_to_string(dir.path().join(METRICS_FILE)).expect("metrics written");
+    // (The writer renames status.json first, then the metrics file.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        if let Ok(text) = std::fs::read_to_string(dir.path().join(METRICS_FILE)) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "metrics never written");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
     let value = |name: &str| {
