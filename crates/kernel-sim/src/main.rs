@@ -51,6 +51,10 @@ struct Args {
     /// Run without collection.
     #[arg(long, conflicts_with = "compare")]
     no_gc: bool,
+    /// Delete at most N blobs per collection (a tight budget falls behind: see the backlog
+    /// line, e.g. `--workload zygote --gc-budget 1`).
+    #[arg(long, value_name = "N")]
+    gc_budget: Option<u64>,
     /// Run twice on fresh stores, with and without collection, and report both.
     #[arg(long)]
     compare: bool,
@@ -118,6 +122,7 @@ fn real_main(args: &Args) -> Result<()> {
         export_every: args.export_every,
         grace: args.grace,
         gc: !args.no_gc,
+        gc_budget: args.gc_budget,
         vatstore_keys: args.vatstore_keys,
         restart_every: args.restart_every,
         heap_limit: args.heap_limit,
@@ -237,6 +242,17 @@ fn print_table(main: &Summary, base: Option<&Summary>) {
     row("blobs swept", &|x| x.swept.to_string());
     row("gc ms/block p50/p99/max", &|x| {
         if x.gc { format!("{}/{}/{}", ms(x.gc_p50_us), ms(x.gc_p99_us), ms(x.gc_max_us)) } else { "-".into() }
+    });
+    row("gc backlog", &|x| {
+        if !x.gc {
+            "-".into()
+        } else if x.backlog_falling_behind {
+            format!("BEHIND, {} pending", x.backlog_pending)
+        } else if x.backlog_behind_blocks > 0 {
+            format!("caught up ({} blocks behind)", x.backlog_behind_blocks)
+        } else {
+            "keeping up".into()
+        }
     });
     row("exports (snapshots read)", &|x| format!("{} ({})", x.exports, x.exported_snapshots));
     row("wall time", &|x| format!("{:.1} s", x.wall_ms as f64 / 1000.0));

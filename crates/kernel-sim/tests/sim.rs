@@ -33,6 +33,7 @@ fn small(workload: WorkloadKind) -> SimConfig {
         export_every: 5,
         grace: Some(0),
         gc: true,
+        gc_budget: None,
         vatstore_keys: 3,
         restart_every: Some(10),
         heap_limit: Some(48 * 1024),

@@ -5,4 +5,5 @@
 
 mod cli;
 mod sim;
+mod status;
 mod util;

@@ -26,6 +26,8 @@ pub struct SimConfig {
     pub grace: Option<u64>,
     /// Collect after every commit.
     pub gc: bool,
+    /// Delete at most this many blobs per collection (`None`: no budget).
+    pub gc_budget: Option<u64>,
     /// `vN.vs.*` keys per vat.
     pub vatstore_keys: u64,
     /// Restart the kernel (all workers offline) every this many blocks (default: the
@@ -49,6 +51,7 @@ impl Default for SimConfig {
             export_every: 100,
             grace: None,
             gc: true,
+            gc_budget: None,
             vatstore_keys: 0,
             restart_every: None,
             heap_limit: None,

@@ -176,7 +176,11 @@ impl<'a> Kernel<'a> {
     /// One `gc()` after the commit of `epoch`; returns its wall time in µs.
     fn collect(&mut self, epoch: u64) -> Result<u64> {
         let t = Instant::now();
-        let report = self.store.gc()?;
+        let options = swingstore::GcOptions { budget: self.config.gc_budget, ..Default::default() };
+        let report = self.store.gc_with(&options)?;
+        if self.config.gc && self.store.status()?.backlog.falling_behind {
+            self.summary.backlog_behind_blocks += 1;
+        }
         let gc_us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.gc_us.push(gc_us);
         self.summary.gc_passes += 1;
@@ -288,6 +292,13 @@ impl<'a> Kernel<'a> {
         s.gc_max_us = self.gc_us.iter().copied().max().unwrap_or(0);
         s.gc_total_us = self.gc_us.iter().sum();
         s.wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if s.gc {
+            let backlog = self.store.status()?.backlog;
+            s.backlog_pending = backlog.pending;
+            s.backlog_growth_blobs = backlog.growth_blobs;
+            s.backlog_window_epochs = backlog.window_epochs;
+            s.backlog_falling_behind = backlog.falling_behind;
+        }
         if stats.blobs != self.blobs || stats.stored_bytes != self.stored_bytes {
             tracing::warn!(
                 "tracked {} blobs / {} bytes, the store has {} / {}",

@@ -54,6 +54,14 @@ pub struct Summary {
     pub gc_p99_us: u64,
     pub gc_max_us: u64,
     pub gc_total_us: u64,
+    /// The store's backlog at the end (docs/CLI.md, `status`): pending blobs, garbage growth
+    /// over the window, the epochs the window spans, and whether gc is falling behind.
+    pub backlog_pending: u64,
+    pub backlog_growth_blobs: i64,
+    pub backlog_window_epochs: u64,
+    pub backlog_falling_behind: bool,
+    /// Blocks after whose collection the store said gc was falling behind.
+    pub backlog_behind_blocks: u64,
     pub exports: u64,
     pub exported_snapshots: u64,
     pub exported_raw_bytes: u64,
