@@ -224,14 +224,15 @@ impl SwingStore {
             let next = AtomicU64::new(0);
             let done = AtomicU64::new(0);
             let total = to_check.len() as u64;
-            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+            // One blob per core, each decoded and hashed on its own thread: no hand-offs.
+            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
             std::thread::scope(|scope| {
                 for _ in 0..workers {
                     scope.spawn(|| {
                         loop {
                             let i = next.fetch_add(1, Ordering::SeqCst) as usize;
                             let Some(hash) = to_check.get(i) else { break };
-                            match self.load_into(hash, &mut std::io::sink()) {
+                            match self.verify_blob_inline(hash) {
                                 Ok(_) => {}
                                 Err(Error::NotFound { .. }) => {}
                                 Err(_) => {

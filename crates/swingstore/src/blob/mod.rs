@@ -19,7 +19,7 @@ mod save;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use load::copy_verified;
+pub(crate) use load::{Hashing, copy_verified};
 pub use meta::BlobMeta;
 pub use reader::{BlobReader, into_store_error};
 pub(crate) use save::{TempBlob, temp_name, write_temp};

@@ -37,9 +37,18 @@ fn load(frame: &[u8], hash: SnapshotHash, len: Option<u64>) -> Result<Vec<u8>> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("blob");
     std::fs::write(&path, frame).expect("write");
-    let mut out = Vec::new();
-    copy_verified(File::open(&path).expect("open"), hash, len, &mut out)?;
-    Ok(out)
+    let run = |hashing| {
+        let mut out = Vec::new();
+        copy_verified(File::open(&path).expect("open"), hash, len, &mut out, hashing).map(|_| out)
+    };
+    let threaded = run(super::Hashing::SecondThread);
+    // The inline path agrees, byte for byte and error for error.
+    match (&threaded, run(super::Hashing::Inline)) {
+        (Ok(a), Ok(b)) => assert!(*a == b, "the two hashing paths decode differently"),
+        (Err(Error::Corrupt { .. }), Err(Error::Corrupt { .. })) => {}
+        (a, b) => panic!("the two hashing paths disagree: {a:?} / {b:?}"),
+    }
+    threaded
 }
 
 #[test]

@@ -138,7 +138,8 @@ fn verify_orphan(pass: &Pass<'_>, hash: &SnapshotHash) -> (Option<FileId>, Resul
         Ok(m) => m,
         Err(e) => return (None, Err(Error::io(&path, e))),
     };
-    let verified = blob::copy_verified(file, *hash, None, &mut io::sink()).map(|raw| (raw, meta.len()));
+    let verified = blob::copy_verified(file, *hash, None, &mut io::sink(), blob::Hashing::Inline)
+        .map(|raw| (raw, meta.len()));
     (Some(file_id(&meta)), verified)
 }
 
