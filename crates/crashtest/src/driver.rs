@@ -142,7 +142,7 @@ pub fn run(options: &Options) -> Result<Summary> {
 
         let mut cmd = Command::new(&options.child);
         cmd.arg("workload").arg(&store_path).arg(&log_path).arg(child_seed.to_string());
-        let armed = if rng.chance(50) {
+        let armed = if rng.chance(50, 100) {
             let point = *rng.pick(&ALL_POINTS);
             let nth = rng.range(1, 12);
             cmd.arg(point).arg(nth.to_string());
@@ -205,7 +205,7 @@ pub fn run(options: &Options) -> Result<Summary> {
             summary.at_logged += 1;
         }
         summary.roots_verified += after.roots as u64;
-        let mode = if rng.chance(50) { Settle::Now } else { Settle::Grace };
+        let mode = if rng.chance(50, 100) { Settle::Now } else { Settle::Grace };
         let settled = settle(&store, mode).with_context(context)?;
         check_clean(&store).with_context(context)?;
         match mode {

@@ -33,42 +33,9 @@ pub fn point_named(name: &str) -> Option<&'static str> {
     ALL_POINTS.iter().copied().find(|p| *p == name)
 }
 
-/// A small deterministic PRNG (splitmix64): the harness must replay a seed exactly.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+/// The deterministic PRNG of the harnesses (SplitMix64, shared with kernel-sim): a seed
+/// replays exactly.
+pub use testkit::Rng;
 
 /// The synthetic heap of `vat` at `version`: deterministic, 1–48 KiB, partly compressible
 /// (like an XS heap: runs of repeated words between random ones).
@@ -79,7 +46,7 @@ pub fn heap(vat: u32, version: u64) -> Vec<u8> {
     out.extend_from_slice(format!("vat {vat} version {version}\n").as_bytes());
     let mut word = rng.next_u64();
     while out.len() < len {
-        if rng.chance(30) {
+        if rng.chance(30, 100) {
             word = rng.next_u64();
         }
         out.extend_from_slice(&word.to_le_bytes());

@@ -165,13 +165,13 @@ pub fn run(options: &Options) -> Result<()> {
                 }
             }
             store.kv().set(&format!("v{vat}.vs.c{}", rng.below(50)), &rng.next_u64().to_string());
-            if big_values && rng.chance(4) {
+            if big_values && rng.chance(4, 100) {
                 // A large value (chunked by the kv store: sled would keep it in a file of its own).
                 store.kv().set(&format!("v{vat}.vs.big"), &big_value(rng.range(150_000, 400_000) as usize));
             }
         }
 
-        if rng.chance(6) {
+        if rng.chance(6, 100) {
             store.abort();
             model = before;
         } else {
@@ -183,30 +183,30 @@ pub fn run(options: &Options) -> Result<()> {
             log.write(Kind::Committed, epoch, &roots)?;
         }
 
-        if rng.chance(3) && store.kv().staged_len() == 0 {
+        if rng.chance(3, 100) && store.kv().staged_len() == 0 {
             // An offline pass, as `snapgc gc --now` on a stopped node (no block open, nothing
             // saved since the commit): it deletes orphans without metadata, whose unlinks a
             // crash can undo; only the open-session marker then makes the next open list them.
             let _ = store.gc_with(&GcOptions { now: true, ..GcOptions::default() });
         }
-        if rng.chance(85) {
+        if rng.chance(85, 100) {
             let options = GcOptions {
                 grace: *rng.pick(&[None, Some(0), Some(1), Some(2)]),
                 budget: *rng.pick(&[None, None, Some(1), Some(2)]),
-                scan: rng.chance(5),
-                dry_run: rng.chance(3),
+                scan: rng.chance(5, 100),
+                dry_run: rng.chance(3, 100),
                 ..GcOptions::default()
             };
             store.gc_with(&options)?;
         }
-        if rng.chance(10)
+        if rng.chance(10, 100)
             && let Some(r) = model.values().nth(rng.below(model.len().max(1) as u64) as usize)
         {
             // A page-in: lease, then load and verify.
             let _lease = store.lease(r.hash);
             store.verify_blob(&r.hash)?;
         }
-        if rng.chance(2) {
+        if rng.chance(2, 100) {
             // A clean close and reopen (the next open needs no scan).
             drop(store);
             store = SwingStore::create(&options.store).context("reopening the store")?;

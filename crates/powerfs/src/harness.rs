@@ -108,7 +108,7 @@ impl Segments {
 
     fn draw(self, rng: &mut Rng) -> Option<u64> {
         match self {
-            Self::Mixed => rng.chance(50).then(|| 1 << rng.range(13, 16)),
+            Self::Mixed => rng.chance(50, 100).then(|| 1 << rng.range(13, 16)),
             Self::Default => None,
             Self::Fixed(n) => Some(n),
         }
@@ -534,18 +534,18 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
         let mut trigger = draw_trigger(&mut rng, &cal);
         let child_seed = rng.next_u64();
         let max_blocks = rng.range(1, options.max_blocks.max(1));
-        let change_config = rng.chance(25);
-        if change_config && cal.known && rng.chance(50) {
+        let change_config = rng.chance(25, 100);
+        if change_config && cal.known && rng.chance(50, 100) {
             // Right after set_config returned (and was logged).
             let (op, pattern) = ("create".to_owned(), format!("*/{}", configlog::MARKER));
-            trigger = if rng.chance(50) {
+            trigger = if rng.chance(50, 100) {
                 Trigger::Before { op, pattern, nth: 1 }
             } else {
                 Trigger::After { op, pattern, nth: 1, ack: true }
             };
         }
         // A process kill without a power cut: the live state goes on (a later cut crashes it).
-        let kill_only = cal.known && rng.chance(12);
+        let kill_only = cal.known && rng.chance(12, 100);
         configlog::reset(&log_path, &mnt);
         let mut cmd = Command::new(&options.child_exe);
         cmd.arg(CHILD_SUBCOMMAND)
@@ -619,7 +619,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             (mount(&mnt, image)?, log)
         };
 
-        let mode = if rng.chance(50) { Settle::Now } else { Settle::Grace };
+        let mode = if rng.chance(50, 100) { Settle::Now } else { Settle::Grace };
         let keep = std::env::var_os("POWERLOSS_KEEP_STORES").is_some();
         if keep {
             // What the cut left, before the check touches it.

@@ -708,14 +708,14 @@ impl Fs {
 
 /// The durable content after a torn write-back of `live` over `durable`.
 pub fn torn(live: &[u8], durable: &[u8], rng: &mut Rng) -> Vec<u8> {
-    let new_len = if rng.chance(50) { durable.len() } else { live.len() };
+    let new_len = if rng.chance(50, 100) { durable.len() } else { live.len() };
     let mut out = durable.to_vec();
     out.resize(new_len, 0);
     let span = live.len().max(durable.len());
     for start in (0..span).step_by(PAGE) {
         let end = (start + PAGE).min(span);
         let clip = |v: &[u8]| v[start.min(v.len())..end.min(v.len())].to_vec();
-        if clip(live) != clip(durable) && rng.chance(50) {
+        if clip(live) != clip(durable) && rng.chance(50, 100) {
             // This page reached the disk in its live version (zero past the live end).
             for (i, byte) in out.iter_mut().enumerate().take(end).skip(start) {
                 *byte = live.get(i).copied().unwrap_or(0);

@@ -13,17 +13,14 @@ use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
 
-/// Compressible but not trivial bytes, with an incompressible stretch.
+/// Compressible bytes with an incompressible stretch (300 000..600 000).
 fn sample(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_u32;
-    (0..len)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            if (300_000..600_000).contains(&i) { x as u8 } else { (i / 7 % 251) as u8 ^ (x & 3) as u8 }
-        })
-        .collect()
+    let mut out = testkit::compressible_bytes(7, len);
+    let noise = testkit::bytes(8, 300_000);
+    for (i, byte) in out.iter_mut().enumerate().take(600_000).skip(300_000) {
+        *byte = noise[i - 300_000];
+    }
+    out
 }
 
 fn save(data: &[u8]) -> (Vec<u8>, [u8; 32], u64, u64) {

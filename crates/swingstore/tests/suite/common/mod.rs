@@ -60,15 +60,7 @@ pub fn corpus_heaps() -> Vec<PathBuf> {
 
 /// Distinct deterministic content for id `n`.
 pub fn content(n: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4096);
-    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for i in 0..4096u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push(if i % 3 == 0 { (x & 0xff) as u8 } else { b'a' + (n % 26) as u8 });
-    }
-    out
+    testkit::compressible_bytes(n, 4096)
 }
 
 pub fn set_root(store: &SwingStore, vat: u64, hash: &SnapshotHash) {
