@@ -37,21 +37,13 @@ pub fn point_named(name: &str) -> Option<&'static str> {
 /// replays exactly.
 pub use testkit::Rng;
 
-/// The synthetic heap of `vat` at `version`: deterministic, 1–48 KiB, partly compressible
-/// (like an XS heap: runs of repeated words between random ones).
+/// The synthetic heap of `vat` at `version`: deterministic, 1–48 KiB, compressible like an XS
+/// heap, its first line `vat <vat> version <version>` (the workload's clones read it).
 pub fn heap(vat: u32, version: u64) -> Vec<u8> {
-    let mut rng = Rng::new((u64::from(vat) << 40) ^ version ^ 0x5EED);
-    let len = 1024 + rng.below(47 * 1024) as usize;
-    let mut out = Vec::with_capacity(len + 8);
-    out.extend_from_slice(format!("vat {vat} version {version}\n").as_bytes());
-    let mut word = rng.next_u64();
-    while out.len() < len {
-        if rng.chance(30, 100) {
-            word = rng.next_u64();
-        }
-        out.extend_from_slice(&word.to_le_bytes());
-    }
-    out.truncate(len);
+    let seed = (u64::from(vat) << 40) ^ version ^ 0x5EED;
+    let len = 1024 + Rng::new(seed).below(47 * 1024) as usize;
+    let mut out = format!("vat {vat} version {version}\n").into_bytes();
+    out.extend_from_slice(&testkit::compressible_bytes(seed, len.saturating_sub(out.len())));
     out
 }
 

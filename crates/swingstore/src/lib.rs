@@ -48,7 +48,7 @@ pub use inspect::{BlobInfo, BlobState, Stats, VerifyReport};
 pub use kv::KvStore;
 pub use lease::Lease;
 pub use roots::{NamedBy, RootPatterns, RootUse, format_root_value, parse_root_reference, parse_root_value};
-pub use status::{Backlog, METRICS_FILE, PassSummary, STATUS_FILE, StoreStatus};
+pub use status::{Backlog, METRICS_FILE, STATUS_FILE, StoreStatus};
 pub use store::{OpenOptions, SaveInfo, SwingStore};
 
 /// Test hooks (feature `failpoints`): pause, crash or fail at named points, and the store's

@@ -116,12 +116,13 @@ fn render(dir: &Path, shown: &Shown) -> String {
         &mut out,
         "last pass",
         format!(
-            "epoch {}: swept {}; kept grace {}, young {}, leased {}; mark {}, sweep {}",
+            "epoch {}: swept {}; kept grace {}, young {}, leased {}; {} errors; mark {}, sweep {}",
             p.epoch,
             human::blobs(p.swept),
             p.kept_grace,
             p.kept_young,
             p.kept_leased,
+            p.errors.len(),
             human::micros(p.mark_us),
             human::micros(p.sweep_us)
         ),

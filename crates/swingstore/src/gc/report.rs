@@ -1,9 +1,9 @@
 //! What a collection reports.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A blob the pass deletes (or, in a dry run, would delete).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The snapshot.
     pub hash: String,
@@ -14,7 +14,7 @@ pub struct Candidate {
 }
 
 /// A blob the pass keeps, and why (dry run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Kept {
     /// The snapshot.
     pub hash: String,
@@ -23,7 +23,7 @@ pub struct Kept {
 }
 
 /// A per-item problem met during the sweep (the pass went on).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SweepError {
     /// The blob hash, or the file name for strays and temp files.
     pub item: String,
@@ -32,7 +32,7 @@ pub struct SweepError {
 }
 
 /// The outcome of one collection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GcReport {
     /// Committed epoch the pass worked at.
     pub epoch: u64,

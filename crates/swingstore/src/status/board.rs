@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{BacklogTracker, PassSummary, StatusWriter, StoreStatus};
+use super::{BacklogTracker, StatusWriter, StoreStatus};
 use crate::error::{Error, Result};
 use crate::gc::{AreaTotals, GcReport};
 
@@ -29,18 +29,7 @@ pub(crate) fn fill(s: &mut StoreStatus, report: &GcReport, totals: &AreaTotals) 
     s.missing_live = totals.missing_live;
     s.failed_closed = None;
     s.last_error = None;
-    s.last_pass = PassSummary {
-        epoch: report.epoch,
-        swept: report.swept,
-        swept_bytes: report.swept_bytes,
-        kept_grace: report.kept_grace,
-        kept_young: report.kept_young,
-        kept_leased: report.kept_leased,
-        pending: report.pending,
-        errors: report.errors.len() as u64,
-        mark_us: report.mark_us,
-        sweep_us: report.sweep_us,
-    };
+    s.last_pass = report.clone();
 }
 
 impl StatusBoard {

@@ -28,31 +28,6 @@ pub const STATUS_FILE: &str = "status.json";
 /// The default metrics file, relative to the store directory.
 pub const METRICS_FILE: &str = "metrics.prom";
 
-/// The last full collection, as the status reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PassSummary {
-    /// The epoch it ran at.
-    pub epoch: u64,
-    /// Blobs it deleted, and their bytes.
-    pub swept: u64,
-    /// Their stored bytes.
-    pub swept_bytes: u64,
-    /// Blobs kept because their grace has not run out.
-    pub kept_grace: u64,
-    /// Unreferenced blobs kept inside their protection window.
-    pub kept_young: u64,
-    /// Blobs kept for a lease.
-    pub kept_leased: u64,
-    /// Blobs due but left by the budget.
-    pub pending: u64,
-    /// Per-item problems it met.
-    pub errors: u64,
-    /// Time spent marking, and sweeping, in microseconds.
-    pub mark_us: u64,
-    /// Time spent sweeping, in microseconds.
-    pub sweep_us: u64,
-}
-
 /// What `status.json` holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoreStatus {
@@ -80,8 +55,9 @@ pub struct StoreStatus {
     pub failed_closed: Option<String>,
     /// The last pass failed otherwise (an I/O error, a poisoned handle).
     pub last_error: Option<String>,
-    /// The last full collection.
-    pub last_pass: PassSummary,
+    /// The report of the last full collection (its lists of candidates and kept blobs are
+    /// empty: those are filled by dry runs only).
+    pub last_pass: crate::GcReport,
     /// Collections run, and blobs swept, since the store was opened.
     pub passes_total: u64,
     /// Blobs swept since the store was opened.
