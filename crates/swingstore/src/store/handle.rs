@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub saved_in_block: AtomicBool,
     /// Test hook: close as a killed process would have left the store (no clean-close marker).
     pub simulate_crash: AtomicBool,
+    /// The configured archive and the attached archiver.
+    pub archive: crate::archive::ArchiveSlot,
     /// Held for the life of the store: the exclusive lock file.
     pub(super) _lock_file: File,
 }

@@ -165,6 +165,8 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     kv.sync_log(SyncStep::OpenMarker)?;
     let save_generation = AtomicU64::new(schema::read_u64(kv.db(), SAVE_GEN_KEY)?);
     let sweep = SweepLock::for_store(root);
+    let archive = crate::archive::ArchiveSlot::default();
+    *archive.config.write().unwrap_or_else(|p| p.into_inner()) = crate::archive::load_config(kv.db())?;
     Ok(SwingStore {
         inner: Arc::new(Inner {
             layout,
@@ -176,6 +178,7 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
             needs_scan: AtomicBool::new(unclean),
             saved_in_block: AtomicBool::new(false),
             simulate_crash: AtomicBool::new(false),
+            archive,
             _lock_file: lock_file,
         }),
     })
