@@ -1,4 +1,5 @@
-//! Manifests: one JSON object per archived snapshot (`manifests/<hash>.json`).
+//! Manifests: one JSON object per archived snapshot, zstd-compressed
+//! (`manifests/<hash>.json.zst`; `zstd -dc FILE | jq .` shows it).
 //!
 //! ```json
 //! {"format":1,"hash":"<64 hex>","raw_bytes":2732291,"root":"v1.lastSnapshot","position":3,
@@ -127,13 +128,17 @@ impl Manifest {
                 .map(|c| (hex::encode(c.hash), c.raw_len, index_of(&c.pack), c.offset, c.stored_len))
                 .collect(),
         };
-        serde_json::to_vec(&wire).map_err(|e| Error::Other(format!("encoding a manifest: {e}")))
+        let json =
+            serde_json::to_vec(&wire).map_err(|e| Error::Other(format!("encoding a manifest: {e}")))?;
+        zstd::bulk::compress(&json, crate::params::ZSTD_LEVEL).map_err(|e| Error::Other(format!("zstd: {e}")))
     }
 
     /// Parses and checks a manifest read from `object` (for `name`, the hash its name says).
     pub fn decode(bytes: &[u8], object: &str, name: Option<&SnapshotHash>) -> Result<Self> {
         let bad = |reason: String| Error::Corrupt { object: object.to_owned(), reason };
-        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| bad(format!("not a manifest: {e}")))?;
+        let json = zstd::bulk::decompress(bytes, crate::params::MANIFEST_LIMIT as usize)
+            .map_err(|e| bad(format!("does not decompress: {e}")))?;
+        let wire: Wire = serde_json::from_slice(&json).map_err(|e| bad(format!("not a manifest: {e}")))?;
         if wire.format != FORMAT {
             return Err(bad(format!("unknown format {}", wire.format)));
         }
@@ -202,10 +207,14 @@ mod tests {
         let bytes = m.encode()?;
         assert_eq!(Manifest::decode(&bytes, "m", Some(&m.hash))?, m);
         assert!(Manifest::decode(&bytes, "m", Some(&SnapshotHash::of(b"y"))).is_err());
-        let text = String::from_utf8(bytes).map_err(|e| Error::Other(e.to_string()))?;
+        let json = zstd::bulk::decompress(&bytes, 1 << 20).map_err(|e| Error::Other(e.to_string()))?;
+        let text = String::from_utf8(json).map_err(|e| Error::Other(e.to_string()))?;
         let short = text.replace("\"raw_bytes\":30", "\"raw_bytes\":31");
-        assert!(Manifest::decode(short.as_bytes(), "m", None).is_err());
-        assert!(Manifest::decode(&text.as_bytes()[..text.len() - 2], "m", None).is_err());
+        let pack = |t: &str| zstd::bulk::compress(t.as_bytes(), 3).map_err(|e| Error::Other(e.to_string()));
+        assert!(Manifest::decode(&pack(&short)?, "m", None).is_err());
+        assert!(Manifest::decode(&pack(&text[..text.len() - 2])?, "m", None).is_err());
+        assert!(Manifest::decode(&bytes[..bytes.len() - 2], "m", None).is_err());
+        assert!(Manifest::decode(text.as_bytes(), "m", None).is_err(), "uncompressed JSON is not a manifest");
         Ok(())
     }
 }

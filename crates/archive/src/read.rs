@@ -109,7 +109,16 @@ impl Archive {
             chunks.dedup_by_key(|c| c.offset);
             let ranges: Vec<std::ops::Range<u64>> =
                 chunks.iter().map(|c| c.offset..c.offset + u64::from(c.stored_len)).collect();
-            let parts = self.get_ranges(&pack_path(&pack), &ranges).map_err(|e| match e {
+            let fetched = match &self.local_root {
+                // A local archive: positioned reads of the pack file, neighbours merged.
+                Some(root) => {
+                    read_local_ranges(&root.join(pack_path(&pack).as_ref()), &ranges).map_err(|e| {
+                        Error::Corrupt { object: pack_path(&pack).to_string(), reason: e.to_string() }
+                    })
+                }
+                None => self.get_ranges(&pack_path(&pack), &ranges),
+            };
+            let parts = fetched.map_err(|e| match e {
                 Error::Store(object_store::Error::Generic { source, .. }) => Error::Corrupt {
                     object: pack_path(&pack).to_string(),
                     reason: format!("a chunk's range cannot be read: {source}"),
@@ -128,6 +137,33 @@ impl Archive {
         }
         Ok(out)
     }
+}
+
+/// Reads `ranges` (sorted) of a local file, merging ranges less than 64 KiB apart into one
+/// positioned read.
+fn read_local_ranges(path: &std::path::Path, ranges: &[std::ops::Range<u64>]) -> std::io::Result<Vec<Bytes>> {
+    use std::os::unix::fs::FileExt;
+    const GAP: u64 = 64 * 1024;
+    let file = std::fs::File::open(path)?;
+    let mut out = Vec::with_capacity(ranges.len());
+    let mut i = 0;
+    while i < ranges.len() {
+        let start = ranges[i].start;
+        let mut end = ranges[i].end;
+        let mut j = i + 1;
+        while j < ranges.len() && ranges[j].start <= end + GAP {
+            end = end.max(ranges[j].end);
+            j += 1;
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        file.read_exact_at(&mut buf, start)?;
+        let buf = Bytes::from(buf);
+        for r in &ranges[i..j] {
+            out.push(buf.slice((r.start - start) as usize..(r.end - start) as usize));
+        }
+        i = j;
+    }
+    Ok(out)
 }
 
 /// Consecutive runs of chunks of at most [`WINDOW`] raw bytes (at least one chunk each).

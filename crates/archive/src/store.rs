@@ -1,7 +1,7 @@
 //! [`Archive`]: an open archive, its backend and the object names.
 //!
 //! ```text
-//! manifests/<snapshot sha256>.json     one per archived snapshot (manifest.rs)
+//! manifests/<snapshot sha256>.json.zst one per archived snapshot (manifest.rs)
 //! packs/<2 hex>/<pack sha256>.pack     zstd frames of chunks, written by one archive step
 //! state/gc.json                        the archive collector's condemnations (gc.rs)
 //! ```
@@ -50,9 +50,10 @@ impl std::fmt::Debug for Archive {
 pub(crate) const MANIFEST_DIR: &str = "manifests";
 pub(crate) const PACK_DIR: &str = "packs";
 pub(crate) const STATE_OBJECT: &str = "state/gc.json";
+pub(crate) const MANIFEST_SUFFIX: &str = ".json.zst";
 
 pub(crate) fn manifest_path(hash: &SnapshotHash) -> ObjectPath {
-    ObjectPath::from(format!("{MANIFEST_DIR}/{}.json", hash.to_hex()))
+    ObjectPath::from(format!("{MANIFEST_DIR}/{}{MANIFEST_SUFFIX}", hash.to_hex()))
 }
 
 pub(crate) fn pack_path(id: &[u8; 32]) -> ObjectPath {
@@ -62,7 +63,7 @@ pub(crate) fn pack_path(id: &[u8; 32]) -> ObjectPath {
 
 /// The snapshot a manifest object's name says, if it is one.
 pub(crate) fn manifest_name(path: &ObjectPath) -> Option<SnapshotHash> {
-    let name = path.filename()?.strip_suffix(".json")?;
+    let name = path.filename()?.strip_suffix(MANIFEST_SUFFIX)?;
     SnapshotHash::parse(name).ok()
 }
 

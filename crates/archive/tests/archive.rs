@@ -253,7 +253,7 @@ both!(
         assert!(commit_gc(store, 1).is_empty());
         assert!(!store.contains(&first.hash));
         // A damaged manifest: the archive's gc refuses to delete anything.
-        let manifest = format!("manifests/{}.json", first.hash.to_hex());
+        let manifest = format!("manifests/{}.json.zst", first.hash.to_hex());
         env.archive.debug_put(&manifest, b"{not json".to_vec()).expect("put");
         let before = env.archive.debug_objects().expect("objects");
         let err = env

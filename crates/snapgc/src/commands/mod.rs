@@ -9,6 +9,7 @@
 //! - [`config`]: `config`, `config set`;
 //! - [`output`]: JSON and text on stdout, progress bars on stderr.
 
+mod archive;
 mod config;
 mod gc;
 mod import_export;
@@ -21,7 +22,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
 
-use crate::cli::{Cli, Command, ConfigCommand, KvCommand};
+use crate::cli::{ArchiveCommand, Cli, Command, ConfigCommand, KvCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -41,15 +42,41 @@ pub fn run(cli: Cli) -> Result<u8> {
             KvCommand::Delete { key } => kv::delete(&open(false)?, &key, json),
             KvCommand::List { prefix } => kv::list(&open(false)?, prefix.as_deref().unwrap_or(""), json),
         },
-        Command::Gc(args) => gc::run(&open(false)?, &args, json),
+        Command::Gc(args) => {
+            let store = open(false)?;
+            archive::attach_or_warn(&store);
+            gc::run(&store, &args, json)
+        }
         Command::Stats => inspect::stats(&open(false)?, json),
         Command::Verify { deep } => inspect::verify(&open(false)?, deep, json),
         Command::Ls => inspect::ls(&open(false)?, json),
         Command::Config { action } => match action {
             None => config::show(&open(false)?, json),
-            Some(ConfigCommand::Set { grace, root_patterns, force }) => {
-                config::set(&open(false)?, grace, root_patterns, force, json)
+            Some(ConfigCommand::Set {
+                grace,
+                root_patterns,
+                force,
+                archive,
+                no_archive,
+                archive_keep_last,
+            }) => {
+                let archive = config::ArchiveChange {
+                    location: archive,
+                    none: no_archive,
+                    keep_last: archive_keep_last,
+                };
+                config::set(&open(false)?, grace, root_patterns, force, archive, json)
             }
+        },
+        Command::Archive { action } => match action {
+            ArchiveCommand::Ls => archive::ls(&open(false)?, json),
+            ArchiveCommand::Get { hash, output } => {
+                let hash = SnapshotHash::parse(&hash)?;
+                archive::get(&open(false)?, &hash, output.as_deref(), json)
+            }
+            ArchiveCommand::Stats => archive::stats(&open(false)?, json),
+            ArchiveCommand::Verify { deep } => archive::verify(&open(false)?, deep, json),
+            ArchiveCommand::Gc { dry_run, budget } => archive::gc(&open(false)?, dry_run, budget, json),
         },
     }
 }
