@@ -313,3 +313,35 @@ fn hashes_of_archived_bytes_are_checked_when_the_reader_does_not_verify() {
     assert_eq!(empty.chunks, 0);
     assert_eq!(archive.get_bytes(&hash_of(b"")).expect("get"), b"");
 }
+
+#[test]
+fn the_archive_config_survives_a_reopen_and_history_waits_for_an_archiver() {
+    let Some(env) = env("reopen", Backend::Local, 0, 3) else { return };
+    let base = base_heap(HEAP / 2);
+    let first = save_root(&env.store, 1, 1, &heap_version(&base, 1, 1));
+    commit_gc(&env.store, 1);
+    save_root(&env.store, 1, 2, &heap_version(&base, 1, 2));
+    env.store.commit().expect("commit");
+    let path = env.store.path().to_owned();
+    let location = env.location.clone();
+    drop(env.store);
+    let store =
+        swingstore::SwingStore::open(&path, swingstore::OpenOptions { create: false }).expect("reopen");
+    assert_eq!(
+        store.archive_config(),
+        Some(swingstore::ArchiveConfig { location: location.clone(), keep_last: 3 })
+    );
+    // A process that opens the store and does not attach the archive collects nothing of history.
+    assert!(!commit_gc(&store, 2).is_empty());
+    assert!(store.contains(&first.hash));
+    let archive = archive::attach(&store).expect("attach").expect("configured");
+    assert!(commit_gc(&store, 1).is_empty());
+    assert!(!store.contains(&first.hash));
+    assert!(archive.contains(&first.hash).expect("head"));
+    store.set_archive_config(None).expect("no archive");
+    assert_eq!(store.archive_config(), None);
+    drop(store);
+    let store =
+        swingstore::SwingStore::open(&path, swingstore::OpenOptions { create: false }).expect("reopen");
+    assert_eq!(store.archive_config(), None);
+}

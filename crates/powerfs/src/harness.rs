@@ -433,9 +433,10 @@ fn archive_dir(store_dir: &Path) -> PathBuf {
 }
 
 /// For half the stores (by the first child's seed), configures a local archive on the crash
-/// file system before the workload's first block.
+/// file system before the workload's first block. A store that exists already is left alone
+/// (no extra open: the workload's own open after a kill stays the unclean one).
 pub fn maybe_configure_archive(store_dir: &Path, seed: u64) -> anyhow::Result<()> {
-    if seed % 2 == 1 {
+    if seed % 2 == 1 || store_dir.exists() {
         return Ok(());
     }
     let store = SwingStore::create(store_dir).context("opening the store to configure its archive")?;
