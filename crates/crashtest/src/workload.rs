@@ -102,9 +102,27 @@ fn existing_heap_of(store: &SwingStore, vat: u32) -> Result<Option<(u64, Snapsho
     Ok(None)
 }
 
+/// Called on the store after every open of [`run`] (e.g. to attach an archive).
+pub type OpenHook = fn(&SwingStore) -> Result<()>;
+
+static OPEN_HOOK: std::sync::OnceLock<OpenHook> = std::sync::OnceLock::new();
+
+/// Sets the hook [`run`] calls after each open of the store (once per process).
+pub fn set_open_hook(hook: OpenHook) {
+    let _ = OPEN_HOOK.set(hook);
+}
+
+fn open_store(path: &std::path::Path) -> Result<SwingStore> {
+    let store = SwingStore::create(path).context("opening the store")?;
+    if let Some(hook) = OPEN_HOOK.get() {
+        hook(&store)?;
+    }
+    Ok(store)
+}
+
 pub fn run(options: &Options) -> Result<()> {
     let mut rng = Rng::new(options.seed);
-    let mut store = SwingStore::create(&options.store).context("opening the store")?;
+    let mut store = open_store(&options.store)?;
     if let Some((point, nth)) = options.crash_at {
         arm_crash(point, nth);
     }
@@ -209,7 +227,7 @@ pub fn run(options: &Options) -> Result<()> {
         if rng.chance(2, 100) {
             // A clean close and reopen (the next open needs no scan).
             drop(store);
-            store = SwingStore::create(&options.store).context("reopening the store")?;
+            store = open_store(&options.store).context("reopening the store")?;
         }
     }
     Ok(())

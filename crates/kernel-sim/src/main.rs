@@ -5,6 +5,10 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -83,6 +87,25 @@ struct Args {
     /// Write an SVG chart of stored bytes and blob count per block.
     #[arg(long, value_name = "FILE.svg")]
     report: Option<PathBuf>,
+    /// Archive every replaced snapshot a root named into DIR before it is swept (created and
+    /// kept); the report and the chart show what the archive holds and what the same history
+    /// costs as whole LZ4 blobs and as whole gzip-6 files.
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
+}
+
+/// What the archive holds at the end, and the same history as whole files.
+#[derive(Debug, Default, serde::Serialize)]
+struct ArchiveSummary {
+    location: String,
+    snapshots: u64,
+    raw_bytes: u64,
+    chunks: u64,
+    stored_bytes: u64,
+    whole_lz4_bytes: u64,
+    whole_gzip6_bytes: u64,
+    #[serde(skip)]
+    series: svg::ArchiveSeries,
 }
 
 fn main() {
@@ -127,17 +150,28 @@ fn real_main(args: &Args) -> Result<()> {
         restart_every: args.restart_every,
         heap_limit: args.heap_limit,
     };
-    let main =
-        run_one(args, &config, &sources, args.store.as_deref(), if config.gc { "with gc" } else { "no gc" })?;
+    let mut archived = None;
+    let main = run_one(
+        args,
+        &config,
+        &sources,
+        args.store.as_deref(),
+        if config.gc { "with gc" } else { "no gc" },
+        args.archive.as_deref().map(|dir| (dir, &mut archived)),
+    )?;
     let baseline = if args.compare {
         let base_config = SimConfig { gc: false, ..config.clone() };
-        Some(run_one(args, &base_config, &sources, None, "no gc (baseline)")?)
+        Some(run_one(args, &base_config, &sources, None, "no gc (baseline)", None)?)
     } else {
         None
     };
 
     if let Some(path) = &args.report {
-        let picture = svg::storage_report(&main, baseline.as_ref());
+        let picture = svg::storage_report_with_archive(
+            &main,
+            baseline.as_ref(),
+            archived.as_ref().map(|a: &ArchiveSummary| &a.series),
+        );
         std::fs::write(path, picture).with_context(|| format!("writing the report {}", path.display()))?;
     }
     if args.json {
@@ -145,9 +179,15 @@ fn real_main(args: &Args) -> Result<()> {
         if let (Some(base), Some(obj)) = (&baseline, doc.as_object_mut()) {
             obj.insert("no_gc".into(), serde_json::to_value(&base.summary)?);
         }
+        if let (Some(a), Some(obj)) = (&archived, doc.as_object_mut()) {
+            obj.insert("archive".into(), serde_json::to_value(a)?);
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_table(&main.summary, baseline.as_ref().map(|b| &b.summary));
+        if let Some(a) = &archived {
+            print_archive(a);
+        }
         if let Some(path) = &args.report {
             println!("report: {}", path.display());
         }
@@ -162,6 +202,7 @@ fn run_one(
     sources: &[HeapSource],
     dir: Option<&Path>,
     label: &str,
+    archive_to: Option<(&Path, &mut Option<ArchiveSummary>)>,
 ) -> Result<SimResult> {
     let temp = match dir {
         Some(_) => None,
@@ -175,6 +216,31 @@ fn run_one(
         (None, None) => bail!("no store directory"),
     };
     let store = SwingStore::create(&path).with_context(|| format!("opening the store {}", path.display()))?;
+    // Per archived snapshot: the archive bytes its step wrote.
+    let steps: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let archive = match &archive_to {
+        None => None,
+        Some((dir, _)) => {
+            let dir = std::path::absolute(dir).with_context(|| format!("--archive {}", dir.display()))?;
+            let location = dir.display().to_string();
+            store.set_archive_config(Some(swingstore::ArchiveConfig {
+                location: location.clone(),
+                keep_last: 0,
+            }))?;
+            let archive =
+                Arc::new(archive::Archive::open(&location).with_context(|| format!("--archive {location}"))?);
+            let seen = Arc::clone(&steps);
+            store.set_archiver(Arc::new(archive::StoreArchiver::with_observer(
+                Arc::clone(&archive),
+                Arc::new(move |done| {
+                    if let Ok(mut m) = seen.lock() {
+                        m.insert(done.hash.clone(), done.pack_bytes + done.manifest_bytes);
+                    }
+                }),
+            )));
+            Some((location, archive))
+        }
+    };
     let bar = progress_bar(config.blocks(), label);
     let tick = |block: u64, _: u64| {
         if let Some(b) = &bar {
@@ -187,6 +253,10 @@ fn run_one(
         b.finish_and_clear();
     }
     drop(store);
+    if let (Some((location, archive)), Some((_, out)), Ok(result)) = (archive, archive_to, &result) {
+        let steps = steps.lock().map(|m| m.clone()).unwrap_or_default();
+        *out = Some(summarize_archive(location, &archive, result, &steps)?);
+    }
     if let Some(t) = temp {
         if args.keep {
             let kept = t.keep();
@@ -272,4 +342,60 @@ fn print_table(main: &Summary, base: Option<&Summary>) {
         "Every page-in ({}) and every exported snapshot ({}) loaded and verified.",
         s.page_ins, s.exported_snapshots
     );
+}
+
+/// The archive after the run, and what the same history (each archived snapshot) costs as
+/// the store's whole LZ4 blobs and as Agoric's whole gzip-6 files, cumulated per block.
+fn summarize_archive(
+    location: String,
+    archive: &archive::Archive,
+    result: &SimResult,
+    steps: &HashMap<String, u64>,
+) -> Result<ArchiveSummary> {
+    let stats = archive.stats()?;
+    let mut entries = archive.list()?;
+    entries.sort_by_key(|e| (e.archived_epoch, e.hash.clone()));
+    let mut a = ArchiveSummary {
+        location,
+        snapshots: stats.snapshots,
+        raw_bytes: stats.raw_bytes,
+        chunks: stats.chunks,
+        stored_bytes: stats.stored_bytes,
+        ..ArchiveSummary::default()
+    };
+    let (mut arch, mut lz4, mut gz) = (0u64, 0u64, 0u64);
+    for e in &entries {
+        let hash = swingstore::SnapshotHash::parse(&e.hash)?;
+        let bytes = archive.get_bytes(&hash)?;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        enc.write_all(&bytes)?;
+        gz += enc.finish()?.len() as u64;
+        lz4 += result.blob_sizes.get(&hash).copied().unwrap_or(0);
+        arch += steps.get(&e.hash).copied().unwrap_or(0);
+        match a.series.points.last_mut() {
+            Some(last) if last.0 == e.archived_epoch => *last = (e.archived_epoch, arch, lz4, gz),
+            _ => a.series.points.push((e.archived_epoch, arch, lz4, gz)),
+        }
+    }
+    a.whole_lz4_bytes = lz4;
+    a.whole_gzip6_bytes = gz;
+    Ok(a)
+}
+
+fn print_archive(a: &ArchiveSummary) {
+    println!();
+    println!("archive {}:", a.location);
+    println!("{:<28}{:>14}", "snapshots archived", a.snapshots);
+    println!("{:<28}{:>14}", "  raw bytes", human_bytes(a.raw_bytes));
+    println!("{:<28}{:>14}", "  distinct chunks", a.chunks);
+    println!("{:<28}{:>14}", "archive bytes", human_bytes(a.stored_bytes));
+    println!("{:<28}{:>14}", "as whole LZ4 blobs", human_bytes(a.whole_lz4_bytes));
+    println!("{:<28}{:>14}", "as whole gzip-6 files", human_bytes(a.whole_gzip6_bytes));
+    if a.stored_bytes > 0 {
+        println!(
+            "The archive keeps this history in 1/{:.1} of the bytes of whole LZ4 blobs and 1/{:.1} of whole gzip-6 files.",
+            a.whole_lz4_bytes as f64 / a.stored_bytes as f64,
+            a.whole_gzip6_bytes as f64 / a.stored_bytes as f64
+        );
+    }
 }

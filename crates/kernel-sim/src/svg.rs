@@ -198,8 +198,28 @@ const GC_COLOR: &str = "#1f77b4";
 const NO_GC_COLOR: &str = "#d62728";
 const LIVE_COLOR: &str = "#2ca02c";
 
+/// What the archive holds after each block, and what the same history would cost as whole
+/// LZ4 blobs and as whole gzip-6 files (cumulative bytes; `(block, archive, lz4, gzip)`).
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveSeries {
+    pub points: Vec<(u64, u64, u64, u64)>,
+}
+
+const ARCHIVE_COLOR: &str = "#9467bd";
+const GZIP_COLOR: &str = "#ff7f0e";
+
 /// The storage picture of a run, with the no-gc baseline if given.
 pub fn storage_report(gc: &SimResult, baseline: Option<&SimResult>) -> String {
+    storage_report_with_archive(gc, baseline, None)
+}
+
+/// [`storage_report`], plus a panel of the archive's bytes next to whole-LZ4 and whole-gzip
+/// copies of the same history.
+pub fn storage_report_with_archive(
+    gc: &SimResult,
+    baseline: Option<&SimResult>,
+    archive: Option<&ArchiveSeries>,
+) -> String {
     let s = &gc.summary;
     let mb = |v: u64| v as f64 / 1e6;
     let bytes_of = |r: &SimResult, f: fn(&crate::sim::BlockStat) -> u64| {
@@ -272,8 +292,35 @@ pub fn storage_report(gc: &SimResult, baseline: Option<&SimResult>) -> String {
                 lines: bytes,
             },
             Panel { title: "Blob files".into(), y_label: "blobs".into(), lines: counts },
-        ],
+        ]
+        .into_iter()
+        .chain(archive.map(archive_panel))
+        .collect::<Vec<_>>(),
     )
+}
+
+fn archive_panel(a: &ArchiveSeries) -> Panel {
+    let mb = |v: u64| v as f64 / 1e6;
+    let line = |label: String, color, dashed, f: fn(&(u64, u64, u64, u64)) -> u64| Line {
+        label,
+        color,
+        dashed,
+        points: a.points.iter().map(|p| (p.0 as f64, mb(f(p)))).collect(),
+    };
+    let last = a.points.last().copied().unwrap_or_default();
+    Panel {
+        title: "History (every replaced snapshot a root named): the archive vs whole files".into(),
+        y_label: "MB".into(),
+        lines: vec![
+            line(format!("as whole gzip-6 files (Agoric): {}", human_bytes(last.3)), GZIP_COLOR, true, |p| {
+                p.3
+            }),
+            line(format!("as whole LZ4 blobs: {}", human_bytes(last.2)), NO_GC_COLOR, true, |p| p.2),
+            line(format!("archive (CDC chunks, zstd): {}", human_bytes(last.1)), ARCHIVE_COLOR, false, |p| {
+                p.1
+            }),
+        ],
+    }
 }
 
 #[cfg(test)]

@@ -410,8 +410,12 @@ pub fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::R
     .context("reopening the store after the cut")?;
     let after = check_after_crash(&store, &expect).context("right after the cut")?;
     crate::configlog::check(&store, log_path).context("right after the cut")?;
+    let archive = archive::attach(&store).context("opening the store's archive after the cut")?;
     settle(&store, mode).with_context(|| format!("settling ({mode:?})"))?;
     check_clean(&store).with_context(|| format!("after settling ({mode:?})"))?;
+    if let Some(archive) = &archive {
+        check_archive(&store, archive).context("the archive after settling")?;
+    }
     let checked = Checked {
         epoch: store.epoch(),
         roots: committed_roots(&store)?,
@@ -421,6 +425,68 @@ pub fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::R
     };
     drop(store);
     Ok(checked)
+}
+
+/// The archive directory of a store on the crash file system: beside it.
+fn archive_dir(store_dir: &Path) -> PathBuf {
+    store_dir.parent().unwrap_or(store_dir).join("archive")
+}
+
+/// For half the stores (by the first child's seed), configures a local archive on the crash
+/// file system before the workload's first block. A store that exists already is left alone
+/// (no extra open: the workload's own open after a kill stays the unclean one).
+pub fn maybe_configure_archive(store_dir: &Path, seed: u64) -> anyhow::Result<()> {
+    if seed % 2 == 1 || store_dir.exists() {
+        return Ok(());
+    }
+    let store = SwingStore::create(store_dir).context("opening the store to configure its archive")?;
+    if store.epoch() == 0 && store.archive_config().is_none() {
+        let location = archive_dir(store_dir).display().to_string();
+        store.set_archive_config(Some(swingstore::ArchiveConfig { location, keep_last: 0 }))?;
+    }
+    Ok(())
+}
+
+/// The workload's open hook: attaches the store's archive, if it has one.
+pub fn attach_archive(store: &SwingStore) -> anyhow::Result<()> {
+    archive::attach(store).context("attaching the archive")?;
+    Ok(())
+}
+
+/// Nothing acknowledged is lost, leaks are reclaimed: every snapshot a committed root ever
+/// named that the hot store no longer holds reads back, verified, from the archive; after an
+/// offline archive gc no pack byte is unnamed and the archive verifies deeply.
+fn check_archive(store: &SwingStore, archive: &archive::Archive) -> anyhow::Result<()> {
+    let mut from_archive = 0;
+    for used in store.root_history()? {
+        if store.contains(&used.hash) {
+            continue;
+        }
+        let bytes = archive.get_bytes(&used.hash).with_context(|| {
+            format!(
+                "{} named {} at {}, swept, but it is not in the archive",
+                used.key, used.hash, used.position
+            )
+        })?;
+        anyhow::ensure!(swingstore::SnapshotHash::of(&bytes) == used.hash, "archived bytes of {}", used.hash);
+        from_archive += 1;
+    }
+    let report = archive.gc(&archive::ArchiveGcOptions {
+        epoch: store.epoch(),
+        grace: 0,
+        keep_last: 0,
+        budget: None,
+        dry_run: false,
+    })?;
+    let stats = archive.stats()?;
+    anyhow::ensure!(
+        stats.unnamed_bytes == 0,
+        "leaked pack bytes after an offline archive gc: {stats:?} ({report:?})"
+    );
+    let verify = archive.verify(true)?;
+    anyhow::ensure!(verify.ok, "archive verify: {:?}", verify.problems);
+    let _ = from_archive;
+    Ok(())
 }
 
 /// The environment of every process that opens one store.

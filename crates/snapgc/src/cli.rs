@@ -102,11 +102,52 @@ pub enum Command {
     /// last pass failed closed.
     #[command(after_help = EXIT_STATUS)]
     Status,
-    /// Show (or with `set`, change) the root patterns and default grace kept in the store.
+    /// Show (or with `set`, change) the root patterns, default grace, archive and metrics file kept in the store.
     #[command(after_help = EXIT_STATUS)]
     Config {
         #[command(subcommand)]
         action: Option<ConfigCommand>,
+    },
+    /// The archive of replaced snapshots (configure it with `config set --archive LOCATION`).
+    #[command(after_help = EXIT_STATUS)]
+    Archive {
+        #[command(subcommand)]
+        action: ArchiveCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// List every archived snapshot: hash, raw bytes, the root and position that last named it,
+    /// the epoch it was archived at.
+    Ls,
+    /// Write an archived snapshot's verified raw bytes to FILE (replaced only once verified) or
+    /// stdout.
+    Get {
+        /// The snapshot's sha256 (64 lowercase hex characters).
+        hash: String,
+        /// Output file (default: stdout).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Totals: snapshots, raw bytes, distinct chunks, stored bytes (packs and manifests).
+    Stats,
+    /// Check that every manifest reads and names packs that exist (--deep: reassemble and
+    /// re-hash every snapshot and chunk). Exit 1 on problems.
+    Verify {
+        /// Reassemble every snapshot and re-hash it and each of its chunks.
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Collect the archive: retention (config set --archive-keep-last N) drops manifests; packs
+    /// no kept manifest names are condemned, and deleted once the store's grace has passed.
+    Gc {
+        /// Decide and report; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete at most N objects in this pass; the rest is left for the next.
+        #[arg(long, value_name = "N")]
+        budget: Option<u64>,
     },
 }
 
@@ -171,5 +212,16 @@ pub enum ConfigCommand {
         /// Write the metrics to <store>/metrics.prom again.
         #[arg(long)]
         no_metrics_file: bool,
+        /// Archive every replaced snapshot before the collector deletes it, to LOCATION: a
+        /// directory or s3://bucket[/prefix] (S3 settings from the AWS_* environment variables).
+        #[arg(long, value_name = "LOCATION", conflicts_with = "no_archive")]
+        archive: Option<String>,
+        /// Stop archiving (replaced snapshots are then deleted as before).
+        #[arg(long)]
+        no_archive: bool,
+        /// Archive retention: keep the last N snapshots of each root key (0 = keep all, the
+        /// default).
+        #[arg(long, value_name = "N", conflicts_with = "no_archive")]
+        archive_keep_last: Option<u64>,
     },
 }

@@ -21,6 +21,9 @@ pub mod points {
     pub const COMMIT_BEFORE_SYNC: &str = "commit.before_sync";
     /// The sweep decided to delete a blob (it is condemned and due); not yet unlinked.
     pub const SWEEP_BEFORE_UNLINK: &str = "sweep.before_unlink";
+    /// The archive step returned (its record is durable); the blob is not yet unlinked (only
+    /// reached with an archive configured and a blob a root once named).
+    pub const SWEEP_AFTER_ARCHIVE: &str = "sweep.after_archive";
     /// The blob file is unlinked; its metadata is not yet removed.
     pub const SWEEP_AFTER_UNLINK: &str = "sweep.after_unlink";
     /// Every blob is decided; the new condemnations are not yet recorded.

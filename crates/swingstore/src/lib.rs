@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod archive;
 mod blob;
 mod codec;
 mod config;
@@ -37,6 +38,7 @@ mod schema;
 mod status;
 mod store;
 
+pub use archive::{ArchiveConfig, ArchiveFailure, Archiver, MAX_ARCHIVE_LOCATION_BYTES};
 pub use blob::{BlobMeta, BlobReader, into_store_error};
 pub use config::{
     ConfigChange, DEFAULT_GRACE, DEFAULT_ROOT_PATTERN, GcConfig, MAX_ROOT_PATTERN_BYTES, MAX_ROOT_PATTERNS,

@@ -13,6 +13,7 @@
 //! | `s/config` | the collector configuration (codec record) |
 //! | `s/gc_state` | the collector's skip state (codec record) |
 //! | `s/metrics_file` | where the Prometheus metrics file goes (UTF-8 path), when not the default |
+//! | `s/archive` | the archive configured for the store: location and retention (codec record) |
 //! | `s/session_open` | present while a session is open: its presence at open means a crash |
 
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub(crate) const ROOT_GEN_KEY: &[u8] = b"s/root_generation";
 pub(crate) const SAVE_GEN_KEY: &[u8] = b"s/save_generation";
 pub(crate) const CONFIG_KEY: &[u8] = b"s/config";
 pub(crate) const GC_STATE_KEY: &[u8] = b"s/gc_state";
+/// The configured archive ([`ArchiveConfig`](crate::ArchiveConfig)); absent: none.
+pub(crate) const ARCHIVE_KEY: &[u8] = b"s/archive";
 pub(crate) const SESSION_KEY: &[u8] = b"s/session_open";
 
 /// `prefix` followed by `key`.

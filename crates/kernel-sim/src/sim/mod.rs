@@ -312,6 +312,7 @@ impl<'a> Kernel<'a> {
             summary: self.summary,
             series: self.series,
             final_blobs: blobs.into_iter().map(|b| b.hash).collect(),
+            blob_sizes: self.sizes,
         })
     }
 }

@@ -75,4 +75,6 @@ pub struct SimResult {
     pub series: Vec<BlockStat>,
     /// Hashes of every blob left in the store, sorted.
     pub final_blobs: Vec<String>,
+    /// Stored (LZ4 blob) size of every snapshot saved.
+    pub blob_sizes: std::collections::HashMap<swingstore::SnapshotHash, u64>,
 }

@@ -73,6 +73,9 @@ fn child(args: &[String]) -> Result<()> {
     if config {
         powerfs::configlog::change(&store, &log, &mut crashtest::Rng::new(seed ^ 0xC0F1))?;
     }
+    // Half the stores archive their history into a directory on the crash file system.
+    harness::maybe_configure_archive(&store, seed)?;
+    crashtest::workload::set_open_hook(harness::attach_archive);
     crashtest::workload::run(&crashtest::workload::Options {
         store,
         log,

@@ -3,39 +3,56 @@
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use swingstore::{GcConfig, SwingStore};
+use swingstore::{ArchiveConfig, GcConfig, SwingStore};
 
 use super::output::{print_json, print_text};
 use crate::cli::exit;
 
-fn print_config(config: &GcConfig, json: bool) -> Result<()> {
+/// `config --json`: the collector's fields, and the archive's when one is configured.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    config: &'a GcConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive_keep_last: Option<u64>,
+    metrics_file: &'a str,
+}
+
+fn print_config(
+    config: &GcConfig,
+    archive: Option<&ArchiveConfig>,
+    metrics_file: &str,
+    json: bool,
+) -> Result<()> {
     if json {
-        print_json(config)
+        print_json(&Shown {
+            config,
+            archive: archive.map(|a| a.location.as_str()),
+            archive_keep_last: archive.map(|a| a.keep_last),
+            metrics_file,
+        })
     } else {
         let patterns: String = config.root_patterns.iter().map(|p| format!("root_pattern  {p}\n")).collect();
-        print_text(&format!("{patterns}grace         {}\n", config.grace))
+        let archive = match archive {
+            None => "archive       none\n".to_owned(),
+            Some(a) => format!(
+                "archive       {}\narchive keep  {}\n",
+                a.location,
+                if a.keep_last == 0 { "all".to_owned() } else { format!("last {} per root", a.keep_last) }
+            ),
+        };
+        print_text(&format!(
+            "{patterns}grace         {}\n{archive}metrics_file  {metrics_file}\n",
+            config.grace
+        ))
     }
 }
 
 pub fn show(store: &SwingStore, json: bool) -> Result<u8> {
-    let metrics = store.metrics_file()?;
-    if json {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            root_patterns: &'a [String],
-            grace: u64,
-            metrics_file: String,
-        }
-        let config = store.config();
-        print_json(&Shown {
-            root_patterns: &config.root_patterns,
-            grace: config.grace,
-            metrics_file: metrics_text(store, metrics.as_deref()),
-        })?;
-    } else {
-        print_config(&store.config(), false)?;
-        print_text(&format!("metrics_file  {}\n", metrics_text(store, metrics.as_deref())))?;
-    }
+    let metrics = metrics_text(store, store.metrics_file()?.as_deref());
+    print_config(&store.config(), store.archive_config().as_ref(), &metrics, json)?;
     Ok(exit::OK)
 }
 
@@ -61,15 +78,89 @@ pub fn set_metrics_file(
     Ok(())
 }
 
+/// What `config set` asks of the archive.
+#[derive(Debug, Default)]
+pub struct ArchiveChange {
+    /// `--archive LOCATION`.
+    pub location: Option<String>,
+    /// `--no-archive`.
+    pub none: bool,
+    /// `--archive-keep-last N`.
+    pub keep_last: Option<u64>,
+}
+
+impl ArchiveChange {
+    pub fn is_empty(&self) -> bool {
+        self.location.is_none() && !self.none && self.keep_last.is_none()
+    }
+
+    /// The new archive configuration, from the current one.
+    fn apply(&self, current: Option<ArchiveConfig>) -> Result<Option<ArchiveConfig>> {
+        if self.none {
+            return Ok(None);
+        }
+        let location = match (&self.location, &current) {
+            (Some(loc), _) => absolute(loc)?,
+            (None, Some(c)) => c.location.clone(),
+            (None, None) => {
+                bail!("config set --archive-keep-last: no archive is configured (give --archive LOCATION)")
+            }
+        };
+        let keep_last = self.keep_last.or(current.map(|c| c.keep_last)).unwrap_or(0);
+        // Check the location now: a typo must not wait for the first sweep to surface.
+        archive::Location::parse(&location)?;
+        Ok(Some(ArchiveConfig { location, keep_last }))
+    }
+}
+
+/// A directory location is kept absolute (the kernel and the CLI run from other directories).
+fn absolute(location: &str) -> Result<String> {
+    if location.starts_with("s3://") || location.contains("://") || location.is_empty() {
+        return Ok(location.to_owned());
+    }
+    let path = std::path::Path::new(location);
+    if path.is_absolute() {
+        return Ok(location.to_owned());
+    }
+    Ok(std::env::current_dir()?.join(path).display().to_string())
+}
+
 pub fn set(
     store: &SwingStore,
     grace: Option<u64>,
     patterns: Vec<String>,
     force: bool,
+    archive: ArchiveChange,
     json: bool,
 ) -> Result<u8> {
+    if grace.is_none() && patterns.is_empty() && archive.is_empty() {
+        bail!(
+            "config set: nothing to change (give --grace N, --root-pattern P..., --archive LOCATION, \
+             --no-archive or --archive-keep-last N)"
+        );
+    }
+    let archive_before = store.archive_config();
+    if !archive.is_empty() {
+        let new = archive.apply(archive_before.clone())?;
+        if new != archive_before {
+            store.set_archive_config(new)?;
+        }
+    }
+    let archive_now = store.archive_config();
+    let metrics = metrics_text(store, store.metrics_file()?.as_deref());
     if grace.is_none() && patterns.is_empty() {
-        bail!("config set: nothing to change (give --grace N and/or --root-pattern P...)");
+        if json {
+            print_json(&Shown {
+                config: &store.config(),
+                archive: archive_now.as_ref().map(|a| a.location.as_str()),
+                archive_keep_last: archive_now.as_ref().map(|a| a.keep_last),
+                metrics_file: &metrics,
+            })?;
+        } else {
+            print_config(&store.config(), archive_now.as_ref(), &metrics, false)?;
+            print_text(&describe_archive(archive_before.as_ref(), archive_now.as_ref()))?;
+        }
+        return Ok(exit::OK);
     }
     let mut config = store.config();
     if let Some(g) = grace {
@@ -84,6 +175,10 @@ pub fn set(
         struct Changed<'a> {
             root_patterns: &'a [String],
             grace: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            archive: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            archive_keep_last: Option<u64>,
             changed: ChangeSummary<'a>,
         }
         #[derive(Serialize)]
@@ -97,6 +192,8 @@ pub fn set(
         print_json(&Changed {
             root_patterns: &change.new.root_patterns,
             grace: change.new.grace,
+            archive: archive_now.as_ref().map(|a| a.location.as_str()),
+            archive_keep_last: archive_now.as_ref().map(|a| a.keep_last),
             changed: ChangeSummary {
                 grace_before: change.old.grace,
                 patterns_added: added(&change.new.root_patterns, &change.old.root_patterns),
@@ -106,8 +203,11 @@ pub fn set(
             },
         })?;
     } else {
-        print_config(&change.new, false)?;
+        print_config(&change.new, archive_now.as_ref(), &metrics, false)?;
         print_text(&describe_change(&change))?;
+        if archive_before != archive_now {
+            print_text(&describe_archive(archive_before.as_ref(), archive_now.as_ref()))?;
+        }
     }
     Ok(exit::OK)
 }
@@ -144,5 +244,19 @@ fn describe_change(change: &swingstore::ConfigChange) -> String {
         "changed: nothing\n".to_owned()
     } else {
         format!("changed: {}\n", parts.join("; "))
+    }
+}
+
+/// `changed: archive none -> /x (keep all)`.
+fn describe_archive(before: Option<&ArchiveConfig>, now: Option<&ArchiveConfig>) -> String {
+    let show = |a: Option<&ArchiveConfig>| match a {
+        None => "none".to_owned(),
+        Some(a) if a.keep_last == 0 => format!("{} (keep all)", a.location),
+        Some(a) => format!("{} (keep the last {} per root)", a.location, a.keep_last),
+    };
+    if before == now {
+        "changed: nothing\n".to_owned()
+    } else {
+        format!("changed: archive {} -> {}\n", show(before), show(now))
     }
 }

@@ -10,6 +10,7 @@
 //! - [`status`]: `status` (also of a running store, without its lock);
 //! - [`output`]: JSON and text on stdout, progress bars on stderr.
 
+mod archive;
 mod config;
 mod gc;
 mod import_export;
@@ -23,7 +24,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
 
-use crate::cli::{Cli, Command, ConfigCommand, KvCommand};
+use crate::cli::{ArchiveCommand, Cli, Command, ConfigCommand, KvCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -43,7 +44,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             KvCommand::Delete { key } => kv::delete(&open(false)?, &key, json),
             KvCommand::List { prefix } => kv::list(&open(false)?, prefix.as_deref().unwrap_or(""), json),
         },
-        Command::Gc(args) => gc::run(&open(false)?, &args, json),
+        Command::Gc(args) => {
+            let store = open(false)?;
+            archive::attach_or_warn(&store);
+            gc::run(&store, &args, json)
+        }
         Command::Stats => inspect::stats(&open(false)?, json),
         Command::Verify { deep } => inspect::verify(&open(false)?, deep, json),
         Command::Ls => inspect::ls(&open(false)?, json),
@@ -55,21 +60,41 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Config { action } => match action {
             None => config::show(&open(false)?, json),
-            Some(ConfigCommand::Set { grace, root_patterns, force, metrics_file, no_metrics_file }) => {
+            Some(ConfigCommand::Set {
+                grace,
+                root_patterns,
+                force,
+                archive,
+                no_archive,
+                archive_keep_last,
+                metrics_file,
+                no_metrics_file,
+            }) => {
                 let store = open(false)?;
+                let archive = config::ArchiveChange {
+                    location: archive,
+                    none: no_archive,
+                    keep_last: archive_keep_last,
+                };
+                let only_metrics = grace.is_none() && root_patterns.is_empty() && archive.is_empty();
                 if metrics_file.is_some() || no_metrics_file {
-                    config::set_metrics_file(
-                        &store,
-                        metrics_file.as_deref(),
-                        grace.is_none() && root_patterns.is_empty(),
-                        json,
-                    )?;
-                    if grace.is_none() && root_patterns.is_empty() {
+                    config::set_metrics_file(&store, metrics_file.as_deref(), only_metrics, json)?;
+                    if only_metrics {
                         return Ok(crate::cli::exit::OK);
                     }
                 }
-                config::set(&store, grace, root_patterns, force, json)
+                config::set(&store, grace, root_patterns, force, archive, json)
             }
+        },
+        Command::Archive { action } => match action {
+            ArchiveCommand::Ls => archive::ls(&open(false)?, json),
+            ArchiveCommand::Get { hash, output } => {
+                let hash = SnapshotHash::parse(&hash)?;
+                archive::get(&open(false)?, &hash, output.as_deref(), json)
+            }
+            ArchiveCommand::Stats => archive::stats(&open(false)?, json),
+            ArchiveCommand::Verify { deep } => archive::verify(&open(false)?, deep, json),
+            ArchiveCommand::Gc { dry_run, budget } => archive::gc(&open(false)?, dry_run, budget, json),
         },
     }
 }

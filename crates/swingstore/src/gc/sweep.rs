@@ -176,6 +176,7 @@ pub(super) fn run(
 
     let budget = options.budget.unwrap_or(u64::MAX);
     let total = due.len() as u64;
+    let archive = if due.is_empty() { None } else { store.archive_config() };
     for (done, (hash, decided, _)) in due.into_iter().enumerate() {
         if let Some(progress) = &options.progress {
             progress(done as u64, total);
@@ -188,6 +189,17 @@ pub(super) fn run(
             continue;
         }
         let stored = decided.stored_bytes;
+        // History first: with an archive configured, a blob a root once named is archived
+        // (durably) before it is unlinked, or kept. Without one, not even a lookup.
+        if let Some(archive) = &archive
+            && let Err(error) = archive_first(pass, archive, &hash)
+        {
+            settled = false;
+            report.errors.push(SweepError { item: hash.to_hex(), error });
+            blobs_left += 1;
+            bytes_left += stored;
+            continue;
+        }
         match sweep_one(pass, &hash, &decided)? {
             SweepOutcome::Deleted => {
                 report.swept += 1;
@@ -219,6 +231,51 @@ pub(super) fn run(
     // No directory fsync after the unlinks: a lost unlink only leaves a file whose metadata may
     // be gone, an orphan that the listing after an unclean shutdown adopts and ages out again.
     Ok(Outcome { report, settled, next_due_epoch: next_due, blobs_left, bytes_left, live_blobs, live_bytes })
+}
+
+/// Archives `hash` if a committed root once named it and the archive does not hold it yet:
+/// under a lease (so nothing deletes it meanwhile), outside the sweep lock (archiving may be
+/// slow or remote). `Err` keeps the blob: unarchived history is never deleted.
+fn archive_first(
+    pass: &Pass<'_>,
+    config: &crate::archive::ArchiveConfig,
+    hash: &SnapshotHash,
+) -> std::result::Result<(), String> {
+    let store = pass.store;
+    let named = match store.named_by(hash) {
+        Ok(Some(named)) => named,
+        // Never named by a committed root (an aborted block's garbage): not history.
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(format!("reading which root named it: {e}; kept (not archived)")),
+    };
+    let Some(archiver) = store.archiver() else {
+        return Err(format!(
+            "the store's archive {} is not attached (it could not be opened?): kept, not archived",
+            config.location
+        ));
+    };
+    match archiver.is_archived(hash) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => return Err(format!("asking the archive {}: {e}; kept", config.location)),
+    }
+    let _lease = store.lease(*hash);
+    let mut reader = match store.load(hash) {
+        Ok(reader) => reader,
+        Err(e) if e.is_not_found() => {
+            // Already unlinked (by a pass a crash interrupted after its archive step): the
+            // record that is left goes; there are no bytes left to archive.
+            tracing::warn!("snapshot {hash} is due, named by {} but already gone", named.key);
+            return Ok(());
+        }
+        Err(e) => return Err(format!("reading it for the archive: {e}; kept")),
+    };
+    archiver
+        .archive(hash, &named, pass.epoch, &mut reader)
+        .map_err(|e| format!("archiving it to {}: {e}; kept", config.location))?;
+    hooks::hit(store.inner.durability.scope(), points::SWEEP_AFTER_ARCHIVE)
+        .map_err(|e| format!("after archiving: {e}"))?;
+    Ok(())
 }
 
 enum SweepOutcome {

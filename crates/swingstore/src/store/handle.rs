@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub status: crate::status::StatusBoard,
     /// Test hook: close as a killed process would have left the store (no clean-close marker).
     pub simulate_crash: AtomicBool,
+    /// The configured archive and the attached archiver.
+    pub archive: crate::archive::ArchiveSlot,
     /// Held for the life of the store: the exclusive lock file.
     pub(super) _lock_file: File,
 }

@@ -176,6 +176,8 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
     let sweep = SweepLock::for_store(root);
     let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
     let status = crate::status::StatusBoard::start(root, super::status::read_metrics_path(kv.db())?);
+    let archive = crate::archive::ArchiveSlot::default();
+    *archive.config.write().unwrap_or_else(|p| p.into_inner()) = crate::archive::load_config(kv.db())?;
     Ok(SwingStore {
         inner: Arc::new(Inner {
             layout,
@@ -190,6 +192,7 @@ fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
             syncer,
             status,
             simulate_crash: AtomicBool::new(false),
+            archive,
             _lock_file: lock_file,
         }),
     })

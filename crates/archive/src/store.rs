@@ -1,0 +1,251 @@
+//! [`Archive`]: an open archive, its backend and the object names.
+//!
+//! ```text
+//! manifests/<snapshot sha256>.json.zst one per archived snapshot (manifest.rs)
+//! packs/<2 hex>/<pack sha256>.pack     zstd frames of chunks, written by one archive step
+//! state/gc.json                        the archive collector's condemnations (gc.rs)
+//! ```
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use swingstore::SnapshotHash;
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::location::Location;
+
+/// A test hook: called at named points of an archive step; `true` injects a failure there.
+pub(crate) type Fault = Arc<dyn Fn(&'static str) -> bool + Send + Sync>;
+
+/// An open archive. One writer per archive: the store that owns it (its exclusive lock keeps
+/// other processes out); within a process the archive steps and the collector of one
+/// `Archive` are serialized.
+pub struct Archive {
+    pub(crate) backend: Arc<dyn ObjectStore>,
+    rt: tokio::runtime::Runtime,
+    location: Location,
+    /// The directory, for a local archive.
+    pub(crate) local_root: Option<PathBuf>,
+    /// The chunk index (loaded on first use) and the writer's exclusion.
+    pub(crate) inner: Mutex<Inner>,
+    fault: Mutex<Option<Fault>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub index: Option<Index>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+pub(crate) const MANIFEST_DIR: &str = "manifests";
+pub(crate) const PACK_DIR: &str = "packs";
+pub(crate) const STATE_OBJECT: &str = "state/gc.json";
+pub(crate) const MANIFEST_SUFFIX: &str = ".json.zst";
+
+pub(crate) fn manifest_path(hash: &SnapshotHash) -> ObjectPath {
+    ObjectPath::from(format!("{MANIFEST_DIR}/{}{MANIFEST_SUFFIX}", hash.to_hex()))
+}
+
+pub(crate) fn pack_path(id: &[u8; 32]) -> ObjectPath {
+    let hex = hex::encode(id);
+    ObjectPath::from(format!("{PACK_DIR}/{}/{hex}.pack", &hex[..2]))
+}
+
+/// The snapshot a manifest object's name says, if it is one.
+pub(crate) fn manifest_name(path: &ObjectPath) -> Option<SnapshotHash> {
+    let name = path.filename()?.strip_suffix(MANIFEST_SUFFIX)?;
+    SnapshotHash::parse(name).ok()
+}
+
+/// The pack id a pack object's name says, if it is one.
+pub(crate) fn pack_name(path: &ObjectPath) -> Option<[u8; 32]> {
+    let name = path.filename()?.strip_suffix(".pack")?;
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(name, &mut id).ok()?;
+    Some(id)
+}
+
+impl Archive {
+    /// Opens (a local directory: creates) the archive at `location`.
+    pub fn open(location: &str) -> Result<Self> {
+        Self::open_with(location, &[])
+    }
+
+    /// Like [`open`](Self::open), with S3 settings given here rather than in the environment
+    /// (object_store's config keys, e.g. `("aws_endpoint", "http://127.0.0.1:9000")`); they
+    /// override the environment's. For tests and tools.
+    pub fn open_with(location: &str, s3_options: &[(&str, &str)]) -> Result<Self> {
+        let location = Location::parse(location)?;
+        let (backend, local_root) = location.open_with(s3_options)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("starting the archive's I/O runtime: {e}")))?;
+        Ok(Self {
+            backend,
+            rt,
+            location,
+            local_root,
+            inner: Mutex::new(Inner::default()),
+            fault: Mutex::new(None),
+        })
+    }
+
+    /// Test hook: the names of every object, sorted. Not part of the API.
+    #[doc(hidden)]
+    pub fn debug_objects(&self) -> Result<Vec<String>> {
+        Ok(self.list_objects("")?.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// Test hook: an object's bytes. Not part of the API.
+    #[doc(hidden)]
+    pub fn debug_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_object(&ObjectPath::from(name), u64::MAX)?.map(|b| b.to_vec()))
+    }
+
+    /// Test hook: overwrites (or creates) an object. Not part of the API.
+    #[doc(hidden)]
+    pub fn debug_put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        self.put_object(&ObjectPath::from(name), bytes)
+    }
+
+    /// Test hook: forgets the index (the next step reloads it from the manifests).
+    #[doc(hidden)]
+    pub fn debug_forget_index(&self) {
+        self.lock().index = None;
+    }
+
+    /// Where it is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Test hook: `fault(point)` is asked at `after_pack` (a pack is durable, the manifest not
+    /// yet written) and `after_manifest`; `true` fails the step there. Not part of the API.
+    #[doc(hidden)]
+    pub fn set_fault(&self, fault: Option<Arc<dyn Fn(&'static str) -> bool + Send + Sync>>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    pub(crate) fn fault_at(&self, point: &'static str) -> Result<()> {
+        let fault = self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match fault {
+            Some(f) if f(point) => Err(Error::Fault(point)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// The object's bytes, `None` if absent; refused above `limit` bytes.
+    pub(crate) fn get_object(&self, path: &ObjectPath, limit: u64) -> Result<Option<Bytes>> {
+        self.block_on(async {
+            let got = match self.backend.get(path).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            if got.meta.size > limit {
+                return Err(Error::Corrupt {
+                    object: path.to_string(),
+                    reason: format!("{} bytes, more than the {limit} expected at most", got.meta.size),
+                });
+            }
+            Ok(Some(got.bytes().await?))
+        })
+    }
+
+    /// Writes an object; durable when it returns (local: file and directory fsynced).
+    pub(crate) fn put_object(&self, path: &ObjectPath, bytes: Vec<u8>) -> Result<()> {
+        self.block_on(async {
+            self.backend.put(path, PutPayload::from(bytes)).await?;
+            Ok(())
+        })
+    }
+
+    /// Whether the object exists.
+    pub(crate) fn exists(&self, path: &ObjectPath) -> Result<bool> {
+        self.block_on(async {
+            match self.backend.head(path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Deletes an object (absent is fine).
+    pub(crate) fn delete_object(&self, path: &ObjectPath) -> Result<()> {
+        self.block_on(async {
+            match self.backend.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Every object under `prefix`, sorted by name.
+    pub(crate) fn list_objects(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let prefix = ObjectPath::from(prefix);
+        let mut all: Vec<ObjectMeta> =
+            self.block_on(async { self.backend.list(Some(&prefix)).try_collect::<Vec<_>>().await })?;
+        all.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(all)
+    }
+
+    /// Byte ranges of one object (coalesced by the backend).
+    pub(crate) fn get_ranges(
+        &self,
+        path: &ObjectPath,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<Bytes>> {
+        self.block_on(async {
+            match self.backend.get_ranges(path, ranges).await {
+                Ok(parts) => Ok(parts),
+                Err(object_store::Error::NotFound { .. }) => {
+                    Err(Error::Corrupt { object: path.to_string(), reason: "missing".into() })
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Reads many objects at once (up to 16 requests in flight), in the order given.
+    pub(crate) fn get_many(&self, paths: &[ObjectPath], limit: u64) -> Vec<Result<Option<Bytes>>> {
+        self.block_on(async {
+            futures::stream::iter(paths.iter().map(|path| async move {
+                let got = match self.backend.get(path).await {
+                    Ok(got) => got,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(Error::from(e)),
+                };
+                if got.meta.size > limit {
+                    return Err(Error::Corrupt {
+                        object: path.to_string(),
+                        reason: format!("{} bytes, more than {limit}", got.meta.size),
+                    });
+                }
+                Ok(Some(got.bytes().await?))
+            }))
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! `archive ls | get | stats | verify [--deep] | gc [--dry-run]`: the archive the store is
+//! configured with (`config set --archive LOCATION`), and attaching it before a collection.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use archive::{Archive, ArchiveGcOptions};
+use serde::Serialize;
+use swingstore::{SnapshotHash, SwingStore};
+
+use super::output::{print_json, print_text};
+use crate::cli::exit;
+use crate::human;
+
+/// Before a collection: opens the configured archive and attaches it. If it cannot be opened
+/// the collector keeps every blob that needs archiving and reports each (exit 2): history is
+/// never deleted unarchived.
+pub fn attach_or_warn(store: &SwingStore) {
+    if let Err(e) = archive::attach(store) {
+        eprintln!(
+            "snapgc: warning: the archive cannot be opened ({e}); snapshots that need archiving are kept"
+        );
+    }
+}
+
+fn open(store: &SwingStore) -> Result<Arc<Archive>> {
+    match archive::open_for(store)? {
+        Some(archive) => Ok(archive),
+        None => bail!("no archive is configured for this store (snapgc config set --archive LOCATION)"),
+    }
+}
+
+pub fn ls(store: &SwingStore, json: bool) -> Result<u8> {
+    let entries = open(store)?.list()?;
+    if json {
+        print_json(&entries)?;
+    } else {
+        let text: String = entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}  {:>10}  {}@{}  archived at epoch {}\n",
+                    e.hash,
+                    human::bytes(e.raw_bytes),
+                    e.root,
+                    e.position,
+                    e.archived_epoch
+                )
+            })
+            .collect();
+        print_text(&text)?;
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct Got {
+    hash: String,
+    file: String,
+    raw_bytes: u64,
+}
+
+pub fn get(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
+    let archive = open(store)?;
+    let Some(output) = output else {
+        if json {
+            bail!("archive get --json needs -o FILE (stdout would carry the snapshot bytes)");
+        }
+        if io::stdout().is_terminal() {
+            bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        archive.get_into(hash, &mut out).with_context(|| {
+            format!("reading {hash} from the archive (the bytes already written to stdout are unverified: discard them)")
+        })?;
+        out.flush()?;
+        return Ok(exit::OK);
+    };
+    // Next to the destination, renamed over it only once the bytes verified.
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".snapgc-archive-get-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let temp_path = temp.path().to_owned();
+    let raw_bytes = {
+        let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let n = archive.get_into(hash, &mut writer)?;
+        writer.flush().with_context(|| format!("writing {}", temp_path.display()))?;
+        n
+    };
+    temp.as_file().sync_all().with_context(|| format!("syncing {}", temp_path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    temp.persist(output)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    if json {
+        print_json(&Got { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
+    }
+    Ok(exit::OK)
+}
+
+pub fn stats(store: &SwingStore, json: bool) -> Result<u8> {
+    let st = open(store)?.stats()?;
+    if json {
+        print_json(&st)?;
+        return Ok(exit::OK);
+    }
+    let row = |label: &str, value: String| format!("{label:<14} {value}\n");
+    let ratio = if st.stored_bytes > 0 { st.raw_bytes as f64 / st.stored_bytes as f64 } else { 0.0 };
+    let text = [
+        row("snapshots", st.snapshots.to_string()),
+        row("raw size", human::bytes(st.raw_bytes)),
+        row("chunks", format!("{} ({} raw)", st.chunks, human::bytes(st.unique_raw_bytes))),
+        row("stored size", format!("{} ({ratio:.1}:1)", human::bytes(st.stored_bytes))),
+        row("packs", format!("{}, {}", st.packs, human::bytes(st.pack_bytes))),
+        row("manifests", human::bytes(st.manifest_bytes)),
+        row("unnamed", human::bytes(st.unnamed_bytes)),
+    ]
+    .concat();
+    print_text(&text)?;
+    Ok(exit::OK)
+}
+
+pub fn verify(store: &SwingStore, deep: bool, json: bool) -> Result<u8> {
+    let report = open(store)?.verify(deep)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let depth = if deep { "deep" } else { "shallow (layout only; --deep reassembles and re-hashes)" };
+        let verdict = if report.ok { "ok" } else { "PROBLEMS FOUND" };
+        let _ = writeln!(
+            s,
+            "archive verify: {verdict}, {} snapshots, {} packs, {depth}",
+            report.snapshots, report.packs
+        );
+        for p in &report.problems {
+            let _ = writeln!(s, "  {}  {}", p.item, p.problem);
+        }
+        print_text(&s)?;
+    }
+    if report.ok {
+        Ok(exit::OK)
+    } else {
+        eprintln!("snapgc: archive verify found {} problem(s)", report.problems.len());
+        Ok(exit::PROBLEMS)
+    }
+}
+
+pub fn gc(store: &SwingStore, dry_run: bool, budget: Option<u64>, json: bool) -> Result<u8> {
+    let archive = open(store)?;
+    let keep_last = store.archive_config().map(|c| c.keep_last).unwrap_or(0);
+    let report = archive.gc(&ArchiveGcOptions {
+        epoch: store.epoch(),
+        grace: store.config().grace,
+        keep_last,
+        budget,
+        dry_run,
+    })?;
+    if json {
+        print_json(&report)?;
+    } else {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let mode = if dry_run { " (dry run: nothing changed)" } else { "" };
+        let keep = if keep_last == 0 { "all".to_owned() } else { format!("last {keep_last} per root") };
+        let _ =
+            writeln!(s, "archive gc at epoch {}, grace {}, keep {keep}{mode}", report.epoch, report.grace);
+        let _ =
+            writeln!(s, "  {:<18} {} of {}", "manifests dropped", report.manifests_dropped, report.manifests);
+        let _ = writeln!(s, "  {:<18} {}", "packs condemned", report.packs_condemned);
+        let _ = writeln!(s, "  {:<18} {}", "packs in grace", report.packs_in_grace);
+        let deleted = if dry_run { "packs to delete" } else { "packs deleted" };
+        let _ =
+            writeln!(s, "  {:<18} {}, {}", deleted, report.packs_deleted, human::bytes(report.bytes_deleted));
+        let _ = writeln!(s, "  {:<18} {}", "dead in kept packs", human::bytes(report.dead_bytes));
+        if report.pending > 0 {
+            let _ = writeln!(
+                s,
+                "  {:<18} {} (budget reached; the next pass continues)",
+                "pending", report.pending
+            );
+        }
+        print_text(&s)?;
+    }
+    Ok(exit::OK)
+}

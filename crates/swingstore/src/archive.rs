@@ -1,0 +1,147 @@
+//! The archive tier's hook: where the store's configured archive is recorded (`s/archive`),
+//! and the [`Archiver`] the collector hands a snapshot to before it unlinks it.
+//!
+//! The store knows only the archive's *location* (a directory or `s3://bucket[/prefix]`, kept
+//! in sled so that every process opening the store, the kernel's or the CLI's, knows history
+//! must be kept) and a trait. The archive itself (chunking, compression, object stores) lives
+//! in the `archive` crate, which implements [`Archiver`]; the store never depends on it.
+//!
+//! With an archive configured, the collector archives every due blob that a committed root
+//! once named ([`NamedBy`]) before unlinking it, and keeps it (reporting an error) when no
+//! archiver is attached or archiving fails: unarchived history is never deleted. With none
+//! configured, nothing changes (no lookup, no syscall).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::hash::SnapshotHash;
+use crate::roots::NamedBy;
+use crate::schema::ARCHIVE_KEY;
+use crate::store::SwingStore;
+
+/// The archive configured for a store (the `s/archive` record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveConfig {
+    /// A directory, or `s3://bucket[/prefix]`.
+    pub location: String,
+    /// Retention: keep the last N archived snapshots of each root key; 0 keeps all.
+    pub keep_last: u64,
+}
+
+/// Longest archive location accepted, in bytes.
+pub const MAX_ARCHIVE_LOCATION_BYTES: usize = 4096;
+
+impl ArchiveConfig {
+    /// Checks the location (not empty, bounded, no NUL or line break).
+    pub fn validate(&self) -> Result<()> {
+        let loc = &self.location;
+        if loc.is_empty() {
+            return Err(Error::Config("the archive location is empty".into()));
+        }
+        if loc.len() > MAX_ARCHIVE_LOCATION_BYTES {
+            return Err(Error::Config(format!(
+                "the archive location is longer than {MAX_ARCHIVE_LOCATION_BYTES} bytes"
+            )));
+        }
+        if loc.chars().any(|c| c == '\0' || c == '\n' || c == '\r') {
+            return Err(Error::Config("the archive location holds a NUL or a line break".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Why archiving a snapshot failed (the collector then keeps the blob and reports this).
+pub type ArchiveFailure = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the collector calls, before it unlinks a blob that a committed root once named.
+///
+/// `archive` must return only once the archive's record of the snapshot is durable: the blob
+/// is unlinked right after. It is called outside the sweep lock, with a lease held on the blob,
+/// from the thread running the collection (which holds the commit lock).
+pub trait Archiver: Send + Sync {
+    /// Whether the archive already holds a durable record of `hash` (then the blob is not read).
+    fn is_archived(&self, hash: &SnapshotHash) -> std::result::Result<bool, ArchiveFailure>;
+
+    /// Archives the snapshot read from `bytes` (its raw bytes, verified by the store as they
+    /// are read: a read error means the blob is damaged, and nothing may be recorded).
+    /// `named_by` is the committed root that last named it; `epoch` the store's committed epoch.
+    fn archive(
+        &self,
+        hash: &SnapshotHash,
+        named_by: &NamedBy,
+        epoch: u64,
+        bytes: &mut (dyn Read + Send),
+    ) -> std::result::Result<(), ArchiveFailure>;
+}
+
+pub(crate) fn load_config(db: &sled::Db) -> Result<Option<ArchiveConfig>> {
+    match db.get(ARCHIVE_KEY)? {
+        None => Ok(None),
+        Some(bytes) => codec::decode(&bytes, "archive config").map(Some),
+    }
+}
+
+impl SwingStore {
+    /// The archive configured for this store, if any.
+    pub fn archive_config(&self) -> Option<ArchiveConfig> {
+        self.inner.archive.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Configures (or with `None` removes) the store's archive, durably. From then on every
+    /// collection in every process that opens the store archives before it unlinks history
+    /// (and keeps history it cannot archive). Does not attach an archiver.
+    pub fn set_archive_config(&self, config: Option<ArchiveConfig>) -> Result<()> {
+        self.check_writable()?;
+        let inner = &self.inner;
+        // Under the commit lock, which every collection holds: a pass sees one configuration.
+        let _commit = inner.kv.commit_guard();
+        let db = inner.kv.db();
+        match &config {
+            Some(c) => {
+                c.validate()?;
+                let encoded = codec::encode(c)?;
+                codec::check_fits(&encoded, "archive config")?;
+                db.insert(ARCHIVE_KEY, encoded)?;
+            }
+            None => {
+                db.remove(ARCHIVE_KEY)?;
+            }
+        }
+        // The next pass is a full one (it may now have blobs to archive, or none).
+        db.remove(crate::schema::GC_STATE_KEY)?;
+        inner.kv.sync_log(crate::durability::SyncStep::Config)?;
+        *inner.archive.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+        Ok(())
+    }
+
+    /// Attaches the archiver the collector hands history to (the one for the configured
+    /// location: the caller opens it). Shared by every clone of this handle.
+    pub fn set_archiver(&self, archiver: Arc<dyn Archiver>) {
+        *self.inner.archive.archiver.write().unwrap_or_else(|p| p.into_inner()) = Some(archiver);
+    }
+
+    /// Detaches the archiver (with an archive still configured, history is then kept).
+    pub fn clear_archiver(&self) {
+        *self.inner.archive.archiver.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Whether an archiver is attached.
+    pub fn has_archiver(&self) -> bool {
+        self.inner.archive.archiver.read().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    pub(crate) fn archiver(&self) -> Option<Arc<dyn Archiver>> {
+        self.inner.archive.archiver.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The archive state of an open store.
+#[derive(Default)]
+pub(crate) struct ArchiveSlot {
+    pub config: std::sync::RwLock<Option<ArchiveConfig>>,
+    pub archiver: std::sync::RwLock<Option<Arc<dyn Archiver>>>,
+}
