@@ -103,6 +103,61 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<ConfigCommand>,
     },
+    /// State sync in Agoric's format: export the committed state to a directory, or build a
+    /// new store from one (docs/STATE-SYNC.md).
+    #[command(after_help = EXIT_STATUS)]
+    State {
+        #[command(subcommand)]
+        action: StateCommand,
+    },
+}
+
+/// Agoric's artifact modes that this store has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The snapshots the committed roots name.
+    Operational,
+    /// Also every earlier snapshot still available.
+    Debug,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Export the committed state into DIR (created; refused if not empty): export-manifest.json,
+    /// export-data.jsonl, one file per artifact. Ends with `export-data sha256:<hex>`.
+    #[command(after_help = EXIT_STATUS)]
+    Export {
+        /// The export directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// operational: in-use snapshots only; debug: also every earlier snapshot still stored.
+        #[arg(long, value_enum, default_value = "operational")]
+        mode: Mode,
+    },
+    /// Build the store (missing or empty) from the export in DIR, verifying every artifact
+    /// against the export data; all or nothing (exit 2 on any refusal, the store left without
+    /// any root).
+    #[command(after_help = EXIT_STATUS)]
+    Import {
+        /// The export directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// operational: import in-use snapshots (earlier ones offered are ignored, their
+        /// records kept); debug: also verify and save earlier snapshots offered.
+        #[arg(long, value_enum, default_value = "operational")]
+        mode: Mode,
+        /// Refuse unless export-data.jsonl has this sha256 (the trusted value).
+        #[arg(long, value_name = "sha256:HEX")]
+        expect_data_hash: Option<String>,
+        /// Skip (and count) transcript.* and bundle.* records and artifacts instead of refusing.
+        #[arg(long)]
+        snapshots_only: bool,
+        /// (extension) Root pattern of the new store (repeat for several; default
+        /// `v*.lastSnapshot`): give the exporting store's, so `kv.` roots of other patterns
+        /// (kernel-sim's `zygote.*.snapshot`) stay roots.
+        #[arg(long = "root-pattern", value_name = "P", num_args = 1..)]
+        root_patterns: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@
 //! - [`gc`]: `gc` and its table;
 //! - [`inspect`]: `stats`, `verify`, `ls`;
 //! - [`config`]: `config`, `config set`;
+//! - [`state`]: `state export`, `state import`;
 //! - [`output`]: JSON and text on stdout, progress bars on stderr.
 
 mod config;
@@ -15,13 +16,14 @@ mod import_export;
 mod inspect;
 mod kv;
 mod output;
+mod state;
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
 
-use crate::cli::{Cli, Command, ConfigCommand, KvCommand};
+use crate::cli::{Cli, Command, ConfigCommand, KvCommand, StateCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -49,6 +51,16 @@ pub fn run(cli: Cli) -> Result<u8> {
             None => config::show(&open(false)?, json),
             Some(ConfigCommand::Set { grace, root_patterns, force }) => {
                 config::set(&open(false)?, grace, root_patterns, force, json)
+            }
+        },
+        Command::State { action } => match action {
+            StateCommand::Export { dir, mode } => state::export(&open(false)?, &dir, mode, json),
+            StateCommand::Import { dir, mode, expect_data_hash, snapshots_only, root_patterns } => {
+                let Some(store) = store_dir.as_deref() else {
+                    bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");
+                };
+                let args = state::ImportArgs { mode, expect_data_hash, snapshots_only, root_patterns };
+                state::import(store, &dir, &args, json)
             }
         },
     }

@@ -16,4 +16,5 @@ mod save;
 pub use handle::SwingStore;
 pub(crate) use load::open_blob;
 pub use open::OpenOptions;
+pub(crate) use open::open_for_import;
 pub use save::SaveInfo;

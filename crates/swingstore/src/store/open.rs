@@ -53,7 +53,10 @@ fn inspect(root: &Path, layout: &Layout) -> Result<Found> {
     if marked || layout.kv_dir().is_dir() {
         return Ok(Found::Store { marked });
     }
-    let mut entries = fs::read_dir(root).at(root)?;
+    // The import marker alone (an import that crashed before it created the store) is empty.
+    let mut entries = fs::read_dir(root)
+        .at(root)?
+        .filter(|e| e.as_ref().map_or(true, |e| e.file_name() != crate::layout::IMPORT_MARKER));
     Ok(if entries.next().is_none() { Found::Empty } else { Found::NotAStore })
 }
 
@@ -69,9 +72,29 @@ impl SwingStore {
     }
 }
 
+/// Opens (creating it) the store a state-sync import is building: the one open that accepts
+/// the import marker.
+pub(crate) fn open_for_import(root: &Path) -> Result<SwingStore> {
+    open_inner(root, OpenOptions { create: true }, true)
+}
+
 fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
+    open_inner(root, options, false)
+}
+
+fn open_inner(root: &Path, options: OpenOptions, importing: bool) -> Result<SwingStore> {
     let durability = Arc::new(Durability::new()?);
     let layout = Layout::new(root);
+    if !importing && layout.import_marker().exists() {
+        return Err(Error::NoStore {
+            path: root.to_owned(),
+            reason: format!(
+                "a state-sync import into it did not finish ({} is present), so nothing in it \
+                 counts; re-run `snapgc state import` (it starts over) or remove the directory",
+                crate::layout::IMPORT_MARKER
+            ),
+        });
+    }
     let found = match inspect(root, &layout)? {
         Found::NotAStore => {
             return Err(Error::NoStore {
