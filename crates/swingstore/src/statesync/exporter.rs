@@ -75,6 +75,12 @@ impl SwingStore {
     }
 }
 
+/// Agoric's non-consensus keys (`getKeyType`: `host.*`, `local.*`): node-local state, never
+/// export data (Agoric's importer refuses `host.` keys). Roots are exported whatever their key.
+fn is_local(key: &str) -> bool {
+    key.starts_with("host.") || key.starts_with("local.")
+}
+
 /// A snapshot a vat's root names now.
 struct Current {
     pos: u64,
@@ -100,6 +106,9 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
     let mut current: BTreeMap<String, Current> = BTreeMap::new();
     kv.for_each_committed(&commit, |key, value| {
         let Some(entry) = roots.get(key) else {
+            if is_local(key) {
+                return Ok(());
+            }
             records += 1;
             return format::write_line(&mut out, &kv_name(key), value).map_err(io_err);
         };
