@@ -429,7 +429,7 @@ fn export_while_the_kernel_commits_and_collects_at_grace_zero() {
     let kernel = {
         let (store, rounds, stop) = (store.clone(), Arc::clone(&rounds), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let mut swept = 0;
+            let (mut swept, mut kept_leased) = (0, 0);
             for round in 0u64.. {
                 if stop.load(Ordering::SeqCst) && round > 12 {
                     break;
@@ -441,11 +441,13 @@ fn export_while_the_kernel_commits_and_collects_at_grace_zero() {
                     store.kv().set(&format!("v{vat}.vs.round"), &round.to_string());
                 }
                 store.commit().expect("commit");
-                swept += gc_g(&store, 0).swept;
+                let report = gc_g(&store, 0);
+                swept += report.swept;
+                kept_leased += report.kept_leased;
                 rounds.store(round + 1, Ordering::SeqCst);
                 let _ = tx.send(round + 1);
             }
-            swept
+            (swept, kept_leased)
         })
     };
     let wait_for = |n: u64| {
@@ -483,6 +485,7 @@ fn export_while_the_kernel_commits_and_collects_at_grace_zero() {
         assert!(dst.verify(true, None).expect("verify").ok, "export {i} of epoch {}", summary.block_height);
     }
     stop.store(true, Ordering::SeqCst);
-    let swept = kernel.join().expect("kernel thread");
+    let (swept, kept_leased) = kernel.join().expect("kernel thread");
     assert!(swept > 0, "the kernel collected meanwhile");
+    assert!(kept_leased >= VATS, "the pinned blobs were kept for their leases only ({kept_leased})");
 }
