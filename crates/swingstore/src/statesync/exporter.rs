@@ -260,7 +260,7 @@ pub struct ExportSummary {
 /// cosmic-swingset's `--export-dir` layout: `export-data.jsonl`, one file per artifact (raw
 /// bytes, each verified as it is written), then `export-manifest.json`, written last (renamed
 /// into place), so a directory without a manifest is an unfinished export. Artifacts are
-/// written by two workers; artifacts of the same snapshot (clones) share one file's bytes
+/// written by as many workers as `verify --deep` uses; artifacts of the same snapshot (clones) share one file's bytes
 /// (hard links). Nothing is fsynced: the importer verifies everything anyway.
 pub fn export_to_dir(store: &SwingStore, dir: &Path, mode: ArtifactMode) -> Result<ExportSummary> {
     let created_dir = prepare_dir(dir)?;
@@ -340,7 +340,9 @@ fn write_dir(
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<u64>)>> = Mutex::new(Vec::new());
-    let workers = primaries.len().min(2);
+    // As many workers as `verify --deep` runs (each is two threads: decode and write, hash).
+    let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+    let workers = primaries.len().min(parallel);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -405,10 +407,9 @@ fn write_dir(
 }
 
 fn write_one(exporter: &StateExporter, artifact: &ExportArtifact, path: &Path) -> Result<u64> {
-    let file =
+    // Unbuffered: the load writes whole decoded blocks (256 KiB), and a buffer would only add
+    // a copy of every byte.
+    let mut file =
         fs::OpenOptions::new().write(true).truncate(true).open(path).map_err(|e| Error::io(path, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let n = exporter.write_artifact(artifact, &mut out)?;
-    out.flush().map_err(|e| Error::io(path, e))?;
-    Ok(n)
+    exporter.write_artifact(artifact, &mut file)
 }
