@@ -63,7 +63,7 @@ corpus_args=()
 cp "$here/interop.mjs" "$work/"
 rm -rf "$work/run"
 t1=$(now)
-if (cd "$work" && node interop.mjs --snapgc "$bin" --work "$work/run" "${corpus_args[@]}"); then
+if (cd "$work" && node interop.mjs --snapgc "$bin" --work "$work/run" ${corpus_args[@]+"${corpus_args[@]}"}); then
   echo "interop: cases took $(($(now) - t1)) s"
   rm -rf "$work/run"
 else

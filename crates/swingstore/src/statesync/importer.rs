@@ -323,8 +323,6 @@ struct Records {
 
 /// Plain kv entries written per batch.
 const KV_BATCH: usize = 4096;
-/// Batches between two flushes of sled.
-const FLUSH_EVERY: u64 = 16;
 
 /// Pass 1: the export data.
 fn read_export_data(
@@ -337,7 +335,6 @@ fn read_export_data(
     let mut input = HashingReader::new(source.export_data()?);
     let mut lines = LineReader::new(BufReader::with_capacity(1 << 20, &mut input));
     let mut plain: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut batches = 0u64;
     loop {
         let line = lines.next_record().map_err(|e| Error::refused(DATA_FILE, format!("cannot read: {e}")))?;
         let Some(parsed) = line else { break };
@@ -353,12 +350,6 @@ fn read_export_data(
                     if plain.len() >= KV_BATCH {
                         kv.write_unstaged(&plain)?;
                         plain.clear();
-                        batches += 1;
-                        if batches % FLUSH_EVERY == 0 {
-                            // Hands sled's buffers to the OS now and then, so that its memory
-                            // stays bounded (durability comes with the commit).
-                            kv.db().flush()?;
-                        }
                     }
                 }
             }
