@@ -25,7 +25,8 @@ Exit status:
   0  success; the store is healthy
   1  verify found problems, or kv get / kv delete found no such key (nothing is committed then)
   2  gc refused to delete (a malformed root: fail closed), some deletions failed (the pass went
-     on and lists them), or any other error (bad hash, missing store, I/O, usage)
+     on and lists them), state import refused its input (the record or artifact is named; the
+     store is left without any root), or any other error (bad hash, missing store, I/O, usage)
   3  the store is in use by another process (a running kernel or another snapgc)"
     };
 }

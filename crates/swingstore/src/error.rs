@@ -143,7 +143,7 @@ pub enum Error {
     },
 }
 
-/// The variants of the state-sync importer and exporter.
+/// Constructor of the state-sync importer's refusals.
 impl Error {
     pub(crate) fn refused(item: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::ImportRefused { item: shorten(&item.into()), reason: reason.into() }
