@@ -31,6 +31,12 @@ bench-summary:
 bench-peer runs="3":
     bash bench/peer-agoric/run.sh {{runs}}
 
+# State-sync interop with the real @agoric/swing-store 0.10.0 (tests/interop; npm ci + a
+# node-gyp build of better-sqlite3 into $TMPDIR/snapgc-interop, ~2 min once). Prints a skip line
+# without node/npm or if the install fails.
+interop:
+    bash tests/interop/run.sh
+
 # Crash tests: N random process kills (SIGKILL at a random time or an abort at a random
 # failpoint hit), each checked after reopen (docs/CRASH-SAFETY.md). CI runs 100.
 crash-test N="1000":

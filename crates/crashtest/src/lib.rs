@@ -28,9 +28,13 @@ pub const ALL_POINTS: [&str; 9] = [
     points::SWEEP_AFTER_UNLINK,
 ];
 
+/// The failpoints of a state-sync import (tests/suite/import_crash.rs).
+pub const IMPORT_POINTS: [&str; 3] =
+    [points::IMPORT_AFTER_ARTIFACT, points::IMPORT_BEFORE_COMMIT, points::IMPORT_AFTER_COMMIT];
+
 /// The `&'static str` of a failpoint given by name (from a command line).
 pub fn point_named(name: &str) -> Option<&'static str> {
-    ALL_POINTS.iter().copied().find(|p| *p == name)
+    ALL_POINTS.iter().chain(&IMPORT_POINTS).copied().find(|p| *p == name)
 }
 
 /// The deterministic PRNG of the harnesses (SplitMix64, shared with kernel-sim): a seed

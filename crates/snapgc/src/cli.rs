@@ -25,7 +25,8 @@ Exit status:
   0  success; the store is healthy
   1  verify found problems, or kv get / kv delete found no such key (nothing is committed then)
   2  gc refused to delete (a malformed root: fail closed), some deletions failed (the pass went
-     on and lists them), or any other error (bad hash, missing store, I/O, usage)
+     on and lists them), state import refused its input (the record or artifact is named; the
+     store is left without any root), or any other error (bad hash, missing store, I/O, usage)
   3  the store is in use by another process (a running kernel or another snapgc)"
     };
 }
@@ -114,6 +115,13 @@ pub enum Command {
         #[command(subcommand)]
         action: ArchiveCommand,
     },
+    /// State sync in Agoric's format: export the committed state to a directory, or build a
+    /// new store from one (docs/STATE-SYNC.md).
+    #[command(after_help = EXIT_STATUS)]
+    State {
+        #[command(subcommand)]
+        action: StateCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +156,54 @@ pub enum ArchiveCommand {
         /// Delete at most N objects in this pass; the rest is left for the next.
         #[arg(long, value_name = "N")]
         budget: Option<u64>,
+    },
+}
+
+/// Agoric's artifact modes that this store has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The snapshots the committed roots name.
+    Operational,
+    /// Also every earlier snapshot still available.
+    Debug,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Export the committed state into DIR (created; refused if not empty): export-manifest.json,
+    /// export-data.jsonl, one file per artifact. Ends with `export-data sha256:<hex>`.
+    #[command(after_help = EXIT_STATUS)]
+    Export {
+        /// The export directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// operational: in-use snapshots only; debug: also every earlier snapshot still stored.
+        #[arg(long, value_enum, default_value = "operational")]
+        mode: Mode,
+    },
+    /// Build the store (missing or empty) from the export in DIR, verifying every artifact
+    /// against the export data; all or nothing (exit 2 on any refusal, the store left without
+    /// any root).
+    #[command(after_help = EXIT_STATUS)]
+    Import {
+        /// The export directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// operational: import in-use snapshots (earlier ones offered are ignored, their
+        /// records kept); debug: also verify and save earlier snapshots offered.
+        #[arg(long, value_enum, default_value = "operational")]
+        mode: Mode,
+        /// Refuse unless export-data.jsonl has this sha256 (the trusted value).
+        #[arg(long, value_name = "sha256:HEX")]
+        expect_data_hash: Option<String>,
+        /// Skip (and count) transcript.* and bundle.* records and artifacts instead of refusing.
+        #[arg(long)]
+        snapshots_only: bool,
+        /// (extension) Root pattern of the new store (repeat for several; default
+        /// `v*.lastSnapshot`): give the exporting store's, so `kv.` roots of other patterns
+        /// (kernel-sim's `zygote.*.snapshot`) stay roots.
+        #[arg(long = "root-pattern", value_name = "P", num_args = 1..)]
+        root_patterns: Vec<String>,
     },
 }
 

@@ -121,6 +121,33 @@ pub enum Error {
         /// The first few of them.
         keys: Vec<String>,
     },
+
+    /// A state-sync import refused its input (a record or artifact that does not verify, is
+    /// unknown, or is missing). Nothing was committed: the target holds no root.
+    #[error("state import refused: {item}: {reason}")]
+    ImportRefused {
+        /// The export-data record, artifact or file at fault (shortened when long).
+        item: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A state-sync export could not be made (a bad root, an unreadable blob, a target
+    /// directory that is not empty).
+    #[error("state export failed: {item}: {reason}")]
+    ExportFailed {
+        /// The root, artifact or path at fault.
+        item: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Constructor of the state-sync importer's refusals.
+impl Error {
+    pub(crate) fn refused(item: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::ImportRefused { item: shorten(&item.into()), reason: reason.into() }
+    }
 }
 
 #[doc(hidden)]

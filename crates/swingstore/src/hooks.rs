@@ -32,6 +32,12 @@ pub mod points {
     pub const GC_AFTER_ORPHAN_VERIFY: &str = "gc.after_orphan_verify";
     /// Condemnations are recorded (not yet flushed) before the sweep starts.
     pub const GC_AFTER_CONDEMN: &str = "gc.after_condemn";
+    /// A state-sync import saved and verified one artifact (hit once per artifact).
+    pub const IMPORT_AFTER_ARTIFACT: &str = "import.after_artifact";
+    /// A state-sync import has every blob and kv entry; its one commit has not run.
+    pub const IMPORT_BEFORE_COMMIT: &str = "import.before_commit";
+    /// A state-sync import's commit is durable; the import marker is not yet removed.
+    pub const IMPORT_AFTER_COMMIT: &str = "import.after_commit";
 }
 
 #[cfg(feature = "failpoints")]

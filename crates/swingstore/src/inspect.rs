@@ -88,6 +88,10 @@ pub struct Stats {
     pub garbage: u64,
     /// Their bytes on disk.
     pub garbage_bytes: u64,
+    /// `sha256:<hex>` over the committed roots in key order, each as its key's length (u32
+    /// big-endian), the key, and the 32 bytes of the snapshot it names (32 zero bytes for a
+    /// root that names none): equal on two stores with the same roots.
+    pub live_digest: String,
 }
 
 /// What `verify` found.
@@ -156,6 +160,7 @@ impl SwingStore {
             epoch: self.epoch(),
             roots: roots.roots,
             live: roots.live.len() as u64,
+            live_digest: live_digest(self.kv())?,
             ..Stats::default()
         };
         for (hash, meta) in known_blobs(self)? {
@@ -257,6 +262,22 @@ impl SwingStore {
             && report.bad_roots.is_empty();
         Ok(report)
     }
+}
+
+/// See [`Stats::live_digest`].
+fn live_digest(kv: &crate::kv::KvStore) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    kv.for_each_root(|key, entry| {
+        hasher.update((key.len() as u32).to_be_bytes());
+        hasher.update(key.as_bytes());
+        match entry {
+            Ok(hash) => hasher.update(hash.as_bytes()),
+            Err(_) => hasher.update([0u8; 32]),
+        }
+        Ok(())
+    })?;
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
 trait MetaSizes {

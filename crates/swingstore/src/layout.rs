@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <store>/SNAPGC-STORE          marker: this directory is a snapgc store
+//! <store>/IMPORT-INCOMPLETE     only while a state-sync import builds the store (it refuses to open)
 //! <store>/LOCK                  exclusive lock held while a process has the store open
 //! <store>/kv/                   the sled database (kv data, root index, blob metadata, gc state)
 //! <store>/snapshots/<hash>.lz4  one blob per snapshot: a standard LZ4 frame of the raw heap
@@ -19,6 +20,9 @@ pub const TEMP_PREFIX: &str = "save-";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Name of the marker file that makes a directory a store.
 pub const STORE_MARKER: &str = "SNAPGC-STORE";
+/// Present while a state-sync import builds the store (written before anything else, removed
+/// once its one commit is durable): a store holding it is not imported and does not open.
+pub const IMPORT_MARKER: &str = "IMPORT-INCOMPLETE";
 /// Suffix a scanning pass gives an orphan that does not verify (`<hash>.lz4.corrupt`).
 pub const QUARANTINE_SUFFIX: &str = ".corrupt";
 
@@ -37,6 +41,9 @@ impl Layout {
     }
     pub fn marker_file(&self) -> PathBuf {
         self.root.join(STORE_MARKER)
+    }
+    pub fn import_marker(&self) -> PathBuf {
+        self.root.join(IMPORT_MARKER)
     }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("LOCK")

@@ -15,7 +15,9 @@
 //! ```
 //!
 //! The API is this page: [`SwingStore`] (open, save, load, lease, commit, gc, inspect), its
-//! [`KvStore`], and the types they take and return. Modules are private; test hooks and the
+//! [`KvStore`], state sync in Agoric's format ([`SwingStore::export_state`],
+//! [`export_to_dir`], [`import_from_dir`], [`import_state`]; docs/STATE-SYNC.md), and the types
+//! they take and return. Modules are private; test hooks and the
 //! records the fuzz targets decode are behind features (`failpoints`, `internals`) and hidden.
 
 #![warn(missing_docs)]
@@ -35,6 +37,7 @@ mod layout;
 mod lease;
 mod roots;
 mod schema;
+mod statesync;
 mod status;
 mod store;
 
@@ -50,6 +53,11 @@ pub use inspect::{BlobInfo, BlobState, Stats, VerifyReport};
 pub use kv::KvStore;
 pub use lease::Lease;
 pub use roots::{NamedBy, RootPatterns, RootUse, format_root_value, parse_root_reference, parse_root_value};
+pub use statesync::{
+    ArtifactMode, DATA_FILE, ExportArtifact, ExportDataHash, ExportDir, ExportSource, ExportSummary,
+    ImportOptions, ImportReport, MANIFEST_FILE, Manifest, StateExporter, export_to_dir, import_from_dir,
+    import_state,
+};
 pub use status::{Backlog, METRICS_FILE, STATUS_FILE, StoreStatus};
 pub use store::{OpenOptions, SaveInfo, SwingStore};
 

@@ -5,6 +5,7 @@
 //! crash-child workload <store> <log> <seed> [<failpoint> <nth-hit>]
 //! crash-child scenario <store> <log> <failpoint>
 //! crash-child commit-fail-then-gc <store> <log>
+//! crash-child import <store> <log> <export-dir> <failpoint> <nth-hit>
 //! ```
 
 use std::path::PathBuf;
@@ -79,6 +80,24 @@ fn main() -> Result<()> {
                 other => bail!("gc after a failed commit sync must be refused as poisoned, got {other:?}"),
             }
             std::process::abort()
+        }
+        "import" => {
+            // A state-sync import of <export-dir> into <store> (default options), aborted at
+            // the nth hit of an import failpoint.
+            let export = PathBuf::from(arg(&args, 3, "export dir")?);
+            let target = point(&arg(&args, 4, "failpoint")?)?;
+            let nth: u64 = arg(&args, 5, "nth hit")?.parse().context("nth")?;
+            let hits = std::sync::atomic::AtomicU64::new(0);
+            failpoint::set(
+                target,
+                Action::Call(Arc::new(move || {
+                    if hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == nth {
+                        std::process::abort();
+                    }
+                })),
+            );
+            swingstore::import_from_dir(&store, &export, &swingstore::ImportOptions::default())?;
+            bail!("the import finished without reaching hit {nth} of {target}")
         }
         other => bail!("unknown mode {other:?}"),
     }

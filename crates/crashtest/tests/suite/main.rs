@@ -5,11 +5,13 @@
 //! * `failpoints`: one crash at each failpoint, in a child, both recovery ways;
 //! * `fail_inject`: an injected I/O failure at each failpoint, in process;
 //! * `races`: a dedup save racing the sweep; `hostile`: damaged and hostile input;
+//! * `import_crash`: a state-sync import killed at each import failpoint, then re-run;
 //! * `patterns`: the root-pattern matcher against its spec.
 
 mod crash_kill;
 mod fail_inject;
 mod failpoints;
 mod hostile;
+mod import_crash;
 mod patterns;
 mod races;

@@ -20,7 +20,6 @@ mod results;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use swingstore::parse_root_value;
 use swingstore::{SnapshotHash, SwingStore};
 
 pub use self::config::SimConfig;
@@ -28,7 +27,7 @@ pub use self::results::{BlockStat, SimResult, Summary};
 use crate::error::{Result, SimError};
 use crate::exporter::Export;
 use crate::heap::HeapSource;
-use crate::keys::{ZYGOTE_ROOT_PATTERN, root_key, zygote_key};
+use crate::keys::ZYGOTE_ROOT_PATTERN;
 use crate::pager::PageIn;
 use crate::stats::percentile;
 use crate::vat::Vat;
@@ -196,18 +195,10 @@ impl<'a> Kernel<'a> {
         Ok(gc_us)
     }
 
-    /// Leases every snapshot the committed roots name, then reads them on a thread.
+    /// Pins the committed state (leasing every snapshot its roots name), then reads the
+    /// snapshots on a thread.
     fn start_export(&mut self, block: u64) -> Result<()> {
-        let kv = self.store.kv();
-        let mut hashes = BTreeSet::new();
-        let keys = self.vats.keys().map(|&id| root_key(id)).chain(self.zygotes.keys().map(|n| zygote_key(n)));
-        for key in keys {
-            if let Some(value) = kv.get_committed(&key)? {
-                hashes.insert(parse_root_value(&key, value.as_bytes())?);
-            }
-        }
-        let export =
-            Export::start(self.store, block, hashes.into_iter().collect(), self.config.page_in_delay)?;
+        let export = Export::start(self.store, block, self.config.page_in_delay)?;
         self.summary.exports += 1;
         self.summary.exported_snapshots += export.snapshots;
         self.exports.push(export);

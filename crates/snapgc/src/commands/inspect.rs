@@ -25,6 +25,7 @@ pub fn stats(store: &SwingStore, json: bool) -> Result<u8> {
         row("raw size", human::bytes(st.raw_bytes)),
         row("stored size", human::bytes(st.stored_bytes)),
         row("garbage", format!("{}, {}", human::blobs(st.garbage), human::bytes(st.garbage_bytes))),
+        row("live digest", st.live_digest.clone()),
     ]
     .concat();
     print_text(&text)?;

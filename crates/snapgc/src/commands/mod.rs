@@ -8,6 +8,7 @@
 //! - [`inspect`]: `stats`, `verify`, `ls`;
 //! - [`config`]: `config`, `config set`;
 //! - [`status`]: `status` (also of a running store, without its lock);
+//! - [`state`]: `state export`, `state import`;
 //! - [`output`]: JSON and text on stdout, progress bars on stderr.
 
 mod archive;
@@ -17,6 +18,7 @@ mod import_export;
 mod inspect;
 mod kv;
 mod output;
+mod state;
 mod status;
 
 use std::path::Path;
@@ -24,7 +26,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
 
-use crate::cli::{ArchiveCommand, Cli, Command, ConfigCommand, KvCommand};
+use crate::cli::{ArchiveCommand, Cli, Command, ConfigCommand, KvCommand, StateCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -95,6 +97,16 @@ pub fn run(cli: Cli) -> Result<u8> {
             ArchiveCommand::Stats => archive::stats(&open(false)?, json),
             ArchiveCommand::Verify { deep } => archive::verify(&open(false)?, deep, json),
             ArchiveCommand::Gc { dry_run, budget } => archive::gc(&open(false)?, dry_run, budget, json),
+        },
+        Command::State { action } => match action {
+            StateCommand::Export { dir, mode } => state::export(&open(false)?, &dir, mode, json),
+            StateCommand::Import { dir, mode, expect_data_hash, snapshots_only, root_patterns } => {
+                let Some(store) = store_dir.as_deref() else {
+                    bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");
+                };
+                let args = state::ImportArgs { mode, expect_data_hash, snapshots_only, root_patterns };
+                state::import(store, &dir, &args, json)
+            }
         },
     }
 }

@@ -22,6 +22,7 @@ use crate::config::{ConfigChange, GcConfig};
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, Result};
 use crate::hooks::{self, points};
+use crate::roots::history::RootUse;
 use crate::roots::index::{RootEntry, RootIndex};
 use crate::roots::pattern::RootPatterns;
 use crate::schema::{CONFIG_KEY, EPOCH_KEY, GC_STATE_KEY, KV_PREFIX, ROOT_GEN_KEY, prefixed, read_u64};
@@ -56,6 +57,9 @@ pub struct KvStore {
     value_files: Mutex<HashSet<std::ffi::OsString>>,
     /// Committed keys whose value is chunked (see `chunks.rs`).
     chunked: Mutex<HashSet<String>>,
+    /// Root-history records the next commit writes in its batch (a state-sync import's
+    /// `inUse: 0` snapshots); dropped by [`KvStore::abort`].
+    pending_history: Mutex<Vec<RootUse>>,
 }
 
 impl std::fmt::Debug for KvStore {
@@ -103,6 +107,7 @@ impl KvStore {
             durability,
             value_files: Mutex::new(Default::default()),
             chunked: Mutex::new(chunks::chunked_keys(&db_for_chunks)?),
+            pending_history: Mutex::new(Vec::new()),
         })
     }
 
@@ -250,6 +255,65 @@ impl KvStore {
     /// Drops the open block.
     pub fn abort(&self) {
         lock(&self.staged).clear();
+        lock(&self.pending_history).clear();
+    }
+
+    /// Visits every committed pair in key order, ignoring the open block, while the caller
+    /// holds the commit lock (so that the pairs are those of one committed epoch).
+    pub(crate) fn for_each_committed(
+        &self,
+        _commit: &MutexGuard<'_, ()>,
+        mut f: impl FnMut(&str, &str) -> Result<()>,
+    ) -> Result<()> {
+        for item in self.db.scan_prefix(KV_PREFIX) {
+            let (k, v) = item?;
+            let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;
+            let value = chunks::read_value(&self.db, &key, &v)?;
+            f(&key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// State-sync import only, into a store marked as not yet imported (which refuses to
+    /// open): writes plain kv pairs (`None` deletes) straight to sled in one batch, outside
+    /// any block, so that an import of a million keys never holds them all in memory. Root
+    /// keys are refused: they go through the import's one commit (root index, history). Not
+    /// synced here: that commit's sync makes these writes durable with it.
+    pub(crate) fn write_unstaged(&self, writes: &BTreeMap<String, Option<String>>) -> Result<()> {
+        self.durability.check()?;
+        let _commit = self.commit_guard();
+        if let Some(key) = writes.keys().find(|k| self.is_root(k)) {
+            return Err(Error::Config(format!(
+                "internal: root key {} in an unstaged write",
+                crate::error::shorten(key)
+            )));
+        }
+        let mut batch = sled::Batch::default();
+        let mut chunked = lock(&self.chunked);
+        for (key, value) in writes {
+            if chunked.contains(key) {
+                chunks::stage_remove_chunks(&mut batch, &self.db, key)?;
+            }
+            let now_chunked = match value {
+                Some(v) => chunks::stage_set(&mut batch, key, v),
+                None => {
+                    batch.remove(prefixed(KV_PREFIX, key.as_bytes()));
+                    false
+                }
+            };
+            if now_chunked {
+                chunked.insert(key.clone());
+            } else {
+                chunked.remove(key);
+            }
+        }
+        self.db.apply_batch(batch).map_err(|e| self.durability.poison(e.into()))
+    }
+
+    /// Stages root-history records for the next commit's batch, written before the block's
+    /// own writes (so a root of the block that names the same key and position wins).
+    pub(crate) fn stage_history(&self, uses: Vec<RootUse>) {
+        lock(&self.pending_history).extend(uses);
     }
 
     /// The last committed epoch.
@@ -285,6 +349,10 @@ impl KvStore {
         let mut staged = lock(&self.staged);
         before_apply(&staged)?;
         let mut batch = sled::Batch::default();
+        let pending_history = std::mem::take(&mut *lock(&self.pending_history));
+        for u in &pending_history {
+            crate::roots::history::stage_use(&mut batch, &u.key, u.position, &u.hash);
+        }
         let mut roots_touched = false;
         let mut chunked_now = Vec::new();
         {

@@ -68,6 +68,12 @@ pub(crate) fn stage(
     Ok(())
 }
 
+/// Adds only the `h/` record of a root's use of `hash` at `position` (a state-sync import's
+/// `inUse: 0` snapshot: when it was named, and whether since, is not known).
+pub(crate) fn stage_use(batch: &mut sled::Batch, key: &str, position: u64, hash: &SnapshotHash) {
+    batch.insert(history_key(key, position), hash.as_bytes().as_slice());
+}
+
 /// Parses an `h/` record.
 fn parse(k: &[u8], v: &[u8]) -> Option<RootUse> {
     let rest = k.strip_prefix(HISTORY_PREFIX)?;

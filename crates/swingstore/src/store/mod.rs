@@ -19,4 +19,5 @@ mod syncer;
 pub use handle::SwingStore;
 pub(crate) use load::open_blob;
 pub use open::OpenOptions;
+pub(crate) use open::open_for_import;
 pub use save::SaveInfo;

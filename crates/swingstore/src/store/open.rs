@@ -53,12 +53,13 @@ fn inspect(root: &Path, layout: &Layout) -> Result<Found> {
     if marked || layout.kv_dir().is_dir() {
         return Ok(Found::Store { marked });
     }
-    // Empty, or holding only the lock file of a creation that was cut short (it is taken
-    // before the marker is written).
+    // Empty, or holding only what a creation cut short leaves: the lock file (taken before the
+    // marker is written) or the import marker (an import that crashed before it made the store).
     for entry in fs::read_dir(root).at(root)? {
         let entry = entry.at(root)?;
         let name = entry.file_name();
-        let ours = name == "LOCK" && entry.file_type().is_ok_and(|t| t.is_file());
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let ours = is_file && (name == "LOCK" || name == crate::layout::IMPORT_MARKER);
         if !ours {
             return Ok(Found::NotAStore);
         }
@@ -78,9 +79,29 @@ impl SwingStore {
     }
 }
 
+/// Opens (creating it) the store a state-sync import is building: the one open that accepts
+/// the import marker.
+pub(crate) fn open_for_import(root: &Path) -> Result<SwingStore> {
+    open_inner(root, OpenOptions { create: true }, true)
+}
+
 fn open(root: &Path, options: OpenOptions) -> Result<SwingStore> {
+    open_inner(root, options, false)
+}
+
+fn open_inner(root: &Path, options: OpenOptions, importing: bool) -> Result<SwingStore> {
     let durability = Arc::new(Durability::new()?);
     let layout = Layout::new(root);
+    if !importing && layout.import_marker().exists() {
+        return Err(Error::NoStore {
+            path: root.to_owned(),
+            reason: format!(
+                "a state-sync import into it did not finish ({} is present), so nothing in it \
+                 counts; re-run `snapgc state import` (it starts over) or remove the directory",
+                crate::layout::IMPORT_MARKER
+            ),
+        });
+    }
     let found = match inspect(root, &layout)? {
         Found::NotAStore => {
             return Err(Error::NoStore {

@@ -4,12 +4,14 @@
 //! * `gc`: the collector's rules, each by its name in docs/GC.md;
 //! * `races`: pause-point races and injected sync failures (hooks scoped to each test's store);
 //! * `model`: property tests against a simple model of the store;
-//! * `golden`: the exact bytes of every on-disk record, so no dependency bump changes the format.
+//! * `golden`: the exact bytes of every on-disk record, so no dependency bump changes the format;
+//! * `statesync`: state-sync export and import: round trips, every refusal, the import marker.
 
 mod common;
 mod gc;
 mod golden;
 mod model;
 mod races;
+mod statesync;
 mod status;
 mod store;
