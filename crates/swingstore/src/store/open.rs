@@ -12,11 +12,18 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
-use super::handle::{Inner, SwingStore, sync_files_in_parallel};
+use super::create::{
+    KV_STAGING, STORE_MARKER_TEXT, create_dir_durably, create_kv, needs_new_kv, parent_of,
+    remove_dir_if_present,
+};
+use super::handle::{Inner, SwingStore};
+use super::recover::{
+    remove_temp_leftovers, remove_unfinished_sled_snapshots, sync_blob_area, sync_value_files_before_open,
+};
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, IoContext, Result};
 use crate::kv::KvStore;
-use crate::layout::{Layout, TEMP_PREFIX, TEMP_SUFFIX, parse_blob_file_name};
+use crate::layout::Layout;
 use crate::lease::SweepLock;
 use crate::schema::{self, SAVE_GEN_KEY, SESSION_KEY};
 
@@ -219,126 +226,6 @@ fn open_inner(root: &Path, options: OpenOptions, importing: bool) -> Result<Swin
     })
 }
 
-/// Where a new sled database is built before it is renamed to `kv/`.
-const KV_STAGING: &str = "kv.new";
-
-/// Whether the store has no sled database yet: no `kv/`, or a `kv/` without sled's files (left
-/// by a crash of an older version while it created one: nothing was ever committed in it).
-fn needs_new_kv(layout: &Layout) -> Result<bool> {
-    let kv = layout.kv_dir();
-    if !kv.exists() {
-        return Ok(true);
-    }
-    let empty = !kv.join("db").exists() && !kv.join("conf").exists();
-    if empty {
-        fs::remove_dir_all(&kv).at(&kv)?;
-    }
-    Ok(empty)
-}
-
-/// Builds a new sled database in `kv.new/`, makes its files and their names durable, then
-/// renames it to `kv/` and syncs the store directory: a crash during creation leaves no
-/// half-written `kv/` (sled writes its `conf` file in two writes; a store whose `conf` is torn
-/// would never open again).
-fn create_kv(layout: &Layout, durability: &Durability) -> Result<()> {
-    let staging = layout.root().join(KV_STAGING);
-    remove_dir_if_present(&staging)?;
-    {
-        let db = open_sled(&staging, layout.root())?;
-        db.flush()?;
-    }
-    let mut dirs = vec![staging.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).at(&dir)? {
-            let entry = entry.at(&dir)?;
-            if entry.file_type().at(&entry.path())?.is_dir() {
-                dirs.push(entry.path());
-            }
-            durability.sync_path(SyncStep::KvCreate, &entry.path())?;
-        }
-    }
-    durability.sync_path(SyncStep::KvCreate, &staging)?;
-    fs::rename(&staging, layout.kv_dir()).at(&layout.kv_dir())?;
-    durability.sync_path(SyncStep::KvCreate, layout.root())
-}
-
-fn remove_dir_if_present(dir: &Path) -> Result<()> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(dir, e)),
-    }
-}
-
-/// fsyncs every file in `kv/blobs/` and the directory (see [`SyncStep::KvBlobs`]).
-fn sync_value_files_before_open(layout: &Layout, durability: &Durability) -> Result<()> {
-    let dir = layout.kv_dir().join("blobs");
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let mut any = false;
-    for entry in entries {
-        let entry = entry.at(&dir)?;
-        durability.sync_path(SyncStep::KvBlobs, &entry.path())?;
-        any = true;
-    }
-    if any {
-        durability.sync_path(SyncStep::KvBlobs, &dir)?;
-    }
-    Ok(())
-}
-
-/// What the marker file says (informational; its presence is what counts).
-const STORE_MARKER_TEXT: &str = "snapgc store\nformat 1\n";
-
-/// The directory holding `dir` (`.` for a bare relative name).
-fn parent_of(dir: &Path) -> std::path::PathBuf {
-    match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => Path::new(".").to_owned(),
-    }
-}
-
-/// `mkdir -p`, then fsyncs the parent of every directory it created, deepest first.
-fn create_dir_durably(root: &Path, durability: &Durability) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut at = Some(root);
-    while let Some(dir) = at {
-        if dir.as_os_str().is_empty() || dir.exists() {
-            break;
-        }
-        missing.push(dir.to_owned());
-        at = dir.parent();
-    }
-    fs::create_dir_all(root).at(root)?;
-    for dir in &missing {
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        durability.sync_path(SyncStep::StoreCreate, parent)?;
-    }
-    Ok(())
-}
-
-/// fsyncs every blob file and then `snapshots/` (after an unclean close).
-fn sync_blob_area(layout: &Layout, durability: &Durability) -> Result<()> {
-    let dir = layout.blob_dir();
-    let mut paths = Vec::new();
-    for entry in fs::read_dir(&dir).at(&dir)? {
-        let entry = entry.at(&dir)?;
-        let name = entry.file_name();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if is_file && name.to_str().and_then(parse_blob_file_name).is_some() {
-            paths.push(entry.path());
-        }
-    }
-    sync_files_in_parallel(durability, SyncStep::OpenBlobs, &paths)?;
-    durability.sync_path(SyncStep::OpenBlobs, &dir)
-}
-
 /// Takes the store's exclusive lock. A holder that goes away within a moment is waited for:
 /// a process that forks while it holds the store (to exec a child) shares the lock until the
 /// child's exec closes it, so a close-then-reopen in such a process can meet it briefly.
@@ -375,7 +262,7 @@ fn sled_config(dir: &Path) -> sled::Config {
 /// reports its own file lock taken, it is this process's previous handle whose background
 /// threads are finishing their shutdown (sled 0.34 releases the lock asynchronously): retry
 /// briefly.
-fn open_sled(dir: &Path, root: &Path) -> Result<sled::Db> {
+pub(super) fn open_sled(dir: &Path, root: &Path) -> Result<sled::Db> {
     // Up to about 10 s in all: sled's I/O threads finish quickly, but a loaded machine can
     // delay them.
     let mut delay = std::time::Duration::from_millis(2);
@@ -390,45 +277,4 @@ fn open_sled(dir: &Path, root: &Path) -> Result<sled::Db> {
         }
     }
     Err(Error::InUse { path: root.to_owned() })
-}
-
-/// Removes the temp files saves write (`save-*.tmp`) from the temp area; returns how many.
-/// Anything else there is not ours: it is left alone (the collector reports it).
-fn remove_temp_leftovers(temp_dir: &Path) -> Result<u64> {
-    let mut removed = 0;
-    for entry in fs::read_dir(temp_dir).at(temp_dir)? {
-        let entry = entry.at(temp_dir)?;
-        let name = entry.file_name();
-        let ours = name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX));
-        if !ours {
-            continue;
-        }
-        match fs::remove_file(entry.path()) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("could not remove {}: {e}", entry.path().display()),
-        }
-    }
-    Ok(removed)
-}
-
-/// sled 0.34 writes `snap.<lsn>.generating` and renames it when complete; a kill in between
-/// leaves a file that makes the next open fail with `Corruption`. The completed snapshots and
-/// the log are untouched by it, so removing it is safe (we hold the store's lock).
-fn remove_unfinished_sled_snapshots(kv_dir: &Path) -> Result<()> {
-    let entries = match fs::read_dir(kv_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(kv_dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.at(kv_dir)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("snap.") && name.ends_with(".generating") {
-            tracing::info!("removing sled's unfinished snapshot {name}");
-            fs::remove_file(entry.path()).at(&entry.path())?;
-        }
-    }
-    Ok(())
 }
