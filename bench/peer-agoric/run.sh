@@ -4,6 +4,10 @@
 #
 #   bench/peer-agoric/run.sh [RUNS] [VATS] [SNAPS_PER_VAT]     (or: just bench-peer)
 #
+# Two patterns, both alternating peer and snapgc runs: "block" (every save of the run in one
+# block, one commit: issue 13's figure) and "per-save" (a commit after every save: the peer's
+# own default pattern, what its own figures mean).
+#
 # Installs the peer harness once into $PEER_WORK (default $TMPDIR/peerbench, outside the tree;
 # no node_modules in the repo), then alternates peer and snapgc runs RUNS times and prints
 # medians and ratios. Whole processes are timed too (wall clock around each process).
@@ -43,11 +47,21 @@ timed() {
   line=$("$@")
   echo "{\"process_wall_ms\":$(( $(now_ms) - t )),${line#\{}"
 }
-for i in $(seq 1 "$runs"); do
-  echo "run $i/$runs" >&2
-  (cd "$work" && timed node bench.mjs --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" --durability full) \
-    >> "$out/peer.jsonl"
-  timed "$ours" --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" >> "$out/snapgc.jsonl"
+saves=$(( vats * snaps ))
+for pattern in block per-save; do
+  if [ "$pattern" = block ]; then per_commit=$saves; else per_commit=1; fi
+  mkdir -p "$out/$pattern"
+  for i in $(seq 1 "$runs"); do
+    echo "$pattern: run $i/$runs" >&2
+    (cd "$work" && timed node bench.mjs --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" \
+      --durability full --saves-per-commit "$per_commit") >> "$out/$pattern/peer.jsonl"
+    timed "$ours" --corpus "$corpus" --vats "$vats" --snaps-per-vat "$snaps" \
+      --saves-per-commit "$per_commit" >> "$out/$pattern/snapgc.jsonl"
+  done
 done
 
-python3 "$here/summarize.py" "$out"
+for pattern in block per-save; do
+  echo "## $pattern ($([ "$pattern" = block ] && echo "all $saves saves, one commit" || echo "one commit per save"))"
+  python3 "$here/summarize.py" "$out/$pattern"
+  echo
+done

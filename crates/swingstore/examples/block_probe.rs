@@ -1,7 +1,7 @@
-//! Targets 1, 2 and 5 of issue 13, side by side in interleaved rounds: a block of real heaps
+//! Targets 1 and 2 of issue 13, side by side in interleaved rounds: a block of real heaps
 //! saved and committed against the same two-core hash ∥ compress pipeline writing to memory;
 //! verify --deep and load_into against a two-core decode ∥ sha256 over the same frames in
-//! memory; a 1000-write commit against bare sled apply_batch + flush + fsync of its log.
+//! memory. (Target 5, the 1000-write commit, is the `commit` criterion bench.)
 //!
 //! `cargo run --release -p swingstore --features internals --example block_probe -- [ROUNDS] [DIR]`
 //! (DIR: where stores go, default the system temp dir: a real disk, not tmpfs).
@@ -10,10 +10,8 @@
 mod common;
 
 use std::io;
-use std::sync::mpsc;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 use swingstore::{SnapshotHash, SwingStore};
 
 fn ms(t: Instant) -> f64 {
@@ -23,45 +21,6 @@ fn ms(t: Instant) -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Decodes the frame's blocks on this thread while a second thread hashes them: the limit of a
-/// verified load (our frame layout: 7-byte header, size-prefixed blocks, end mark).
-fn decode_and_hash(frame: &[u8]) -> [u8; 32] {
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
-    std::thread::scope(|s| {
-        let hasher = s.spawn(move || {
-            let mut h = Sha256::new();
-            for block in rx {
-                h.update(&block);
-            }
-            <[u8; 32]>::from(h.finalize())
-        });
-        let mut at = 7;
-        loop {
-            let size = u32::from_le_bytes(frame[at..at + 4].try_into().expect("size"));
-            at += 4;
-            if size == 0 {
-                break;
-            }
-            let len = (size & 0x7fff_ffff) as usize;
-            let data = &frame[at..at + len];
-            at += len;
-            let block = if size & 0x8000_0000 != 0 {
-                data.to_vec()
-            } else {
-                let mut out = vec![0u8; 256 << 10];
-                let n = lz4_flex::block::decompress_into(data, &mut out).expect("decode");
-                out.truncate(n);
-                out
-            };
-            if tx.send(block).is_err() {
-                break;
-            }
-        }
-        drop(tx);
-        hasher.join().expect("hasher")
-    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         // 2: the in-memory decode ∥ sha256 limit.
         let s = Instant::now();
         for (frame, hash) in &frames {
-            anyhow::ensure!(decode_and_hash(frame) == *hash.as_bytes());
+            anyhow::ensure!(common::decode_and_hash(frame) == *hash.as_bytes());
         }
         t[2].push(ms(s));
         // 3: verify --deep; 4: load_into of each blob in turn (page-ins).

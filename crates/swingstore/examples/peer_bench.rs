@@ -2,12 +2,13 @@
 //! `../shared/peer/agoric/bench.mjs` on our store, printing the same kind of JSON line.
 //!
 //! Saves in rounds (every vat saves its r-th heap, streamed in 64 KiB reads as from xsnap's
-//! pipe), each followed by the root update, a durable commit and a gc pass (what a validator
-//! does per block); then the store is closed and reopened, and every vat's latest snapshot is
+//! pipe), each followed by the root update; after every `--saves-per-commit N` saves (default
+//! 1, the peer's default; `0`: all saves in one block) a durable commit and a gc pass (what a
+//! validator does per block); then the store is closed and reopened, and every vat's latest snapshot is
 //! loaded, fully consumed and verified. Corpus files are read into memory first, as the peer
 //! harness does.
 //!
-//! `cargo run --release -p swingstore --example peer_bench -- --corpus DIR --vats 10 --snaps-per-vat 8`
+//! `cargo run --release -p swingstore --example peer_bench -- --corpus DIR --vats 10 --snaps-per-vat 8 [--saves-per-commit N]`
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -95,12 +96,17 @@ fn main() -> anyhow::Result<()> {
     }
     let shortest = series.iter().map(|(_, r)| r.len()).min().unwrap_or(1);
     let snaps: usize = opt(&args, "snaps-per-vat").map(|v| v.parse()).transpose()?.unwrap_or(shortest);
+    let per_commit =
+        match opt(&args, "saves-per-commit").map(|v| v.parse::<usize>()).transpose()?.unwrap_or(1) {
+            0 => vats * snaps,
+            n => n,
+        };
 
     let tmp = tempfile::tempdir()?;
     let dir = opt(&args, "db").map(PathBuf::from).unwrap_or_else(|| tmp.path().join("store"));
     let store = SwingStore::create(&dir)?;
 
-    // Saves: one block per save (save, root, durable commit, gc), as the peer's default.
+    // Saves: a block of `per_commit` saves (save, root; then a durable commit and gc).
     let (mut raw, mut stored, mut per_save, mut commit_ms, mut gc_ms) = (0u64, 0u64, Vec::new(), 0.0, 0.0);
     let saves_started = Instant::now();
     for r in 0..snaps {
@@ -114,12 +120,15 @@ fn main() -> anyhow::Result<()> {
                 &format!("v{}.lastSnapshot", v + 1),
                 &format_root_value(&saved.hash, (r as u64 + 1) * 200),
             );
-            let c = Instant::now();
-            store.commit()?;
-            commit_ms += c.elapsed().as_secs_f64() * 1e3;
-            let g = Instant::now();
-            store.gc()?;
-            gc_ms += g.elapsed().as_secs_f64() * 1e3;
+            let done = r * vats + v + 1;
+            if done.is_multiple_of(per_commit) || done == vats * snaps {
+                let c = Instant::now();
+                store.commit()?;
+                commit_ms += c.elapsed().as_secs_f64() * 1e3;
+                let g = Instant::now();
+                store.gc()?;
+                gc_ms += g.elapsed().as_secs_f64() * 1e3;
+            }
             per_save.push(t.elapsed().as_secs_f64() * 1e3);
             raw += saved.raw_bytes;
             if !saved.deduplicated {
@@ -151,6 +160,7 @@ fn main() -> anyhow::Result<()> {
             "vats": vats,
             "dedup": dedup,
             "snaps_per_vat": snaps,
+            "saves_per_commit": per_commit,
             "durability": "full (fsync file + dir, sled flush per commit)",
             "save": {
                 "n": vats * snaps, "raw_bytes": raw, "stored_bytes": stored,

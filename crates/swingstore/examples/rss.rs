@@ -1,8 +1,11 @@
 //! Target 5 of docs/PERFORMANCE.md: save and load of a large heap (600 MB by default),
 //! synthesized as a stream from the corpus heaps (each pass over a file is mutated so no two
 //! passes are alike), never held in memory; prints peak RSS (VmHWM) after each phase as JSON.
+//! Then, once the peak RSS is recorded (target 4 of issue 13), the same heap held in memory:
+//! `ROUNDS` rounds of a save from it and a `load_into`, each beside the same-run limits (the
+//! two-core hash ∥ compress pipeline into memory, and the two-core decode ∥ sha256 of its frame).
 //!
-//! `cargo run --release -p swingstore --example rss -- [MB] [store-dir]`
+//! `cargo run --release -p swingstore --example rss -- [MB] [store-dir] [ROUNDS]`
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -22,6 +25,7 @@ struct Synth {
     next: usize,
     round: u8,
     remaining: u64,
+    pos: u64,
 }
 
 impl Synth {
@@ -56,11 +60,14 @@ impl Read for Synth {
                 self.current = None;
                 continue;
             }
-            // Mutate one byte in 4 KiB, differently on each round: realistic, never deduplicated.
-            for b in buf[..n].iter_mut().step_by(4096) {
+            // Mutate one byte in 4 KiB of the stream (the same bytes whatever the reads' sizes),
+            // differently on each round: realistic, never deduplicated.
+            let first = (4096 - self.pos % 4096) % 4096;
+            for b in buf[..n].iter_mut().skip(usize::try_from(first).unwrap_or(usize::MAX)).step_by(4096) {
                 *b ^= self.round;
             }
             self.remaining -= n as u64;
+            self.pos += n as u64;
             return Ok(n);
         }
     }
@@ -82,6 +89,7 @@ fn main() -> anyhow::Result<()> {
     let mb: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(600);
     let tmp = tempfile::tempdir()?;
     let dir = args.next().map(PathBuf::from).unwrap_or_else(|| tmp.path().join("store"));
+    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
 
     let mut sources = common::corpus_files();
     let fixture = sources.is_empty();
@@ -98,7 +106,16 @@ fn main() -> anyhow::Result<()> {
     let rss_open = vm_hwm_kb();
 
     let bytes = mb * 1_000_000;
-    let mut input = Synth { sources, fixture, current: None, next: 0, round: 1, remaining: bytes };
+    let synth = |sources: Vec<PathBuf>| Synth {
+        sources,
+        fixture,
+        current: None,
+        next: 0,
+        round: 1,
+        remaining: bytes,
+        pos: 0,
+    };
+    let mut input = synth(sources.clone());
     let started = Instant::now();
     let saved = store.save(&mut input)?;
     let save_s = started.elapsed().as_secs_f64();
@@ -115,6 +132,38 @@ fn main() -> anyhow::Result<()> {
     let read_s = started.elapsed().as_secs_f64();
     let rss_read = vm_hwm_kb();
     anyhow::ensure!(loaded == bytes && streamed == bytes, "length mismatch");
+    drop(store);
+
+    // Same-run limits: the heap in memory (after the peak RSS above was read).
+    let mut heap = Vec::with_capacity(usize::try_from(bytes)?);
+    io::copy(&mut synth(sources), &mut heap)?;
+    let mut t = [(); 5].map(|_| Vec::new());
+    for round in 0..rounds {
+        let s = Instant::now();
+        let (frame, hash) = swingstore::internals::compress_to_memory(&heap)?;
+        t[0].push(s.elapsed().as_secs_f64());
+        anyhow::ensure!(hash == saved.hash, "the in-memory pipeline named another hash");
+        let again = SwingStore::create(tmp.path().join(format!("round{round}")))?;
+        let s = Instant::now();
+        again.save(&mut io::Cursor::new(&heap))?;
+        let c = Instant::now();
+        again.commit()?;
+        t[4].push(c.elapsed().as_secs_f64());
+        t[1].push(s.elapsed().as_secs_f64());
+        let s = Instant::now();
+        anyhow::ensure!(common::decode_and_hash(&frame) == *hash.as_bytes());
+        t[2].push(s.elapsed().as_secs_f64());
+        drop(frame);
+        let s = Instant::now();
+        again.load_into(&hash, &mut io::sink())?;
+        t[3].push(s.elapsed().as_secs_f64());
+    }
+    let [save_limit, save_mem, load_limit, load_mem, commit] = t.map(|v| {
+        let mut v = v;
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    });
+    let rate = |s: f64| (bytes as f64 / 1e6 / s).round();
 
     println!(
         "{}",
@@ -132,6 +181,16 @@ fn main() -> anyhow::Result<()> {
             },
             "limit_kb": 64 * 1024,
             "ok": rss_read <= 64 * 1024,
+            "in_memory": {
+                "rounds": rounds,
+                "save_limit_MBps": rate(save_limit),
+                "save_commit_MBps": rate(save_mem),
+                "save_ratio": ((save_limit / save_mem) * 100.0).round() / 100.0,
+                "of_which_commit_ms": (commit * 1e3).round(),
+                "load_limit_MBps": rate(load_limit),
+                "load_into_MBps": rate(load_mem),
+                "load_ratio": ((load_limit / load_mem) * 100.0).round() / 100.0,
+            },
         })
     );
     Ok(())

@@ -4,8 +4,10 @@
 use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::Instant;
 
+use sha2::{Digest, Sha256};
 use swingstore::format_root_value;
 use swingstore::{SnapshotHash, SwingStore};
 
@@ -146,4 +148,43 @@ pub fn build_gc_store(vats: usize, extra: usize) -> Built {
         started.elapsed().as_secs_f64()
     );
     Built { _dir: dir, store, hashes, floor }
+}
+
+/// Decodes the frame's blocks on this thread while a second thread hashes them: the limit of a
+/// verified load (our frame layout: 7-byte header, size-prefixed blocks, end mark).
+pub fn decode_and_hash(frame: &[u8]) -> [u8; 32] {
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for block in rx {
+                h.update(&block);
+            }
+            <[u8; 32]>::from(h.finalize())
+        });
+        let mut at = 7;
+        loop {
+            let size = u32::from_le_bytes(frame[at..at + 4].try_into().expect("size"));
+            at += 4;
+            if size == 0 {
+                break;
+            }
+            let len = (size & 0x7fff_ffff) as usize;
+            let data = &frame[at..at + len];
+            at += len;
+            let block = if size & 0x8000_0000 != 0 {
+                data.to_vec()
+            } else {
+                let mut out = vec![0u8; 256 << 10];
+                let n = lz4_flex::block::decompress_into(data, &mut out).expect("decode");
+                out.truncate(n);
+                out
+            };
+            if tx.send(block).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        hasher.join().expect("hasher")
+    })
 }

@@ -40,9 +40,42 @@ pub(crate) fn temp_name() -> String {
 /// removes the file on error.
 pub(crate) fn write_temp(dir: &Path, name: String, input: &mut (dyn Read + Send)) -> Result<TempBlob> {
     let path = dir.join(&name);
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&path).at(&path)?;
-    let (digest, raw_bytes, stored_bytes) = compress_stream(input, &mut file, &path)?;
+    let file = OpenOptions::new().write(true).create_new(true).open(&path).at(&path)?;
+    let mut out = WritebackAhead { file, started: 0, written: 0 };
+    let (digest, raw_bytes, stored_bytes) = compress_stream(input, &mut out, &path)?;
     Ok(TempBlob { path, hash: SnapshotHash::from_bytes(digest), raw_bytes, stored_bytes })
+}
+
+/// How much of a temp file is written before the kernel is asked to start writing it back.
+const WRITEBACK_EVERY: u64 = 2 << 20;
+
+/// A temp file that starts the writeback of each 8 MiB as soon as it is written, so that a large
+/// heap's bytes go to the disk while the rest compresses and the block's fsync of it finds little
+/// left to do. `POSIX_FADV_DONTNEED` on Linux starts asynchronous writeback of the range
+/// (`WB_SYNC_NONE`, like `sync_file_range(SYNC_FILE_RANGE_WRITE)`) and drops only the pages that
+/// are already clean. It is a hint: it makes nothing durable (the commit's fsync does), and a
+/// writeback error it causes is still reported by that fsync.
+struct WritebackAhead {
+    file: std::fs::File,
+    started: u64,
+    written: u64,
+}
+
+impl Write for WritebackAhead {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_EVERY {
+            let len = std::num::NonZeroU64::new(self.written - self.started);
+            let _ = rustix::fs::fadvise(&self.file, self.started, len, rustix::fs::Advice::DontNeed);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// The save pipeline: returns (sha256 of the input, input length, frame length).
