@@ -1,7 +1,7 @@
 //! Wiring an archive to a store: [`StoreArchiver`] is the store's [`swingstore::Archiver`];
 //! [`attach`] opens the archive a store is configured with and hands it to its collector.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use swingstore::{ArchiveFailure, NamedBy, SnapshotHash, SwingStore};
@@ -50,6 +50,18 @@ impl swingstore::Archiver for StoreArchiver {
             observer(&done);
         }
         Ok(())
+    }
+
+    fn read_archived(
+        &self,
+        hash: &SnapshotHash,
+        out: &mut dyn Write,
+    ) -> std::result::Result<Option<u64>, ArchiveFailure> {
+        match self.archive.get_into(hash, out) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -345,3 +345,57 @@ fn the_archive_config_survives_a_reopen_and_history_waits_for_an_archiver() {
         swingstore::SwingStore::open(&path, swingstore::OpenOptions { create: false }).expect("reopen");
     assert_eq!(store.archive_config(), None);
 }
+
+both!(a_debug_state_export_ships_archived_history_and_an_operational_one_does_not, |backend, name| {
+    let Some(env) = env(name, backend, 0, 0) else { return };
+    let store = &env.store;
+    let base = base_heap(HEAP);
+    let versions: Vec<Vec<u8>> = (1..=3).map(|n| heap_version(&base, 1, n)).collect();
+    for (i, bytes) in versions.iter().enumerate() {
+        save_root(store, 1, (i as u64 + 1) * 10, bytes);
+        assert!(commit_gc(store, 2).is_empty());
+    }
+    let old: Vec<_> = versions[..2].iter().map(|b| hash_of(b)).collect();
+    assert!(old.iter().all(|h| !store.contains(h)), "the replaced snapshots were swept");
+
+    let read_export = |dir: &std::path::Path| -> std::collections::BTreeMap<String, Vec<u8>> {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("export-manifest.json")).expect("manifest"))
+                .expect("manifest json");
+        manifest["artifacts"]
+            .as_array()
+            .expect("artifacts")
+            .iter()
+            .map(|pair| {
+                let name = pair[0].as_str().expect("name").to_owned();
+                let file = pair[1].as_str().expect("file");
+                (name, std::fs::read(dir.join(file)).expect("artifact"))
+            })
+            .collect()
+    };
+    let debug = env.dir.path().join("debug");
+    swingstore::export_to_dir(store, &debug, swingstore::ArtifactMode::Debug).expect("debug export");
+    let shipped = read_export(&debug);
+    assert_eq!(shipped.len(), 3, "{:?}", shipped.keys());
+    for (i, bytes) in versions.iter().enumerate() {
+        let name = format!("snapshot.v1.{}", (i + 1) * 10);
+        assert!(shipped.get(&name) == Some(bytes), "{name}: the archived bytes, verified");
+    }
+    let operational = env.dir.path().join("operational");
+    swingstore::export_to_dir(store, &operational, swingstore::ArtifactMode::Operational).expect("export");
+    assert_eq!(read_export(&operational).keys().collect::<Vec<_>>(), ["snapshot.v1.30"]);
+
+    // The debug export imports (every artifact verified again) into a fresh store.
+    let target = env.dir.path().join("imported");
+    let options = swingstore::ImportOptions { mode: swingstore::ArtifactMode::Debug, ..Default::default() };
+    let report = swingstore::import_from_dir(&target, &debug, &options).expect("import");
+    assert_eq!(report.artifacts, 3, "{report:?}");
+    let imported = swingstore::SwingStore::open(&target, swingstore::OpenOptions::default()).expect("open");
+    assert!(old.iter().all(|h| imported.contains(h)), "history imported");
+
+    // Without an archiver attached, a debug export ships only what the store holds.
+    store.clear_archiver();
+    let bare = env.dir.path().join("bare");
+    swingstore::export_to_dir(store, &bare, swingstore::ArtifactMode::Debug).expect("export");
+    assert_eq!(read_export(&bare).len(), 1);
+});

@@ -1031,7 +1031,9 @@ fn archive_commands_keep_their_contract() {
     assert!(snapgc(&store, &["config"]).expect(0).text().contains("archive"));
 
     set_root(&store, "v1.lastSnapshot", &hashes[0]);
-    set_root(&store, "v1.lastSnapshot", &hashes[1]);
+    // The next snapshot of the vat, at a later position (Agoric's `snapPos`).
+    let next = format_root_value(&SnapshotHash::parse(&hashes[1]).expect("a hash"), 2);
+    snapgc(&store, &["kv", "set", "v1.lastSnapshot", &next]).expect(0);
     let report = snapgc(&store, &["gc", "--json"]).expect(0).json();
     // b and c went: a was named by a root (archived), c never was (not archived).
     assert_eq!(report["swept"], 2, "{report}");
@@ -1061,6 +1063,31 @@ fn archive_commands_keep_their_contract() {
     snapgc(&store, &["archive", "get", "nothex"]).expect(2);
     let v = snapgc(&store, &["archive", "verify", "--deep", "--json"]).expect(0).json();
     assert_eq!(v["ok"], true, "{v}");
+
+    // A debug state export ships the archived (swept) snapshot, verified, beside the current one;
+    // an operational one only the current one.
+    let export = work.path().join("export-debug");
+    let args = ["state", "export", "--dir", export.to_str().expect("utf-8"), "--mode", "debug", "--json"];
+    let doc = snapgc(&store, &args).expect(0).json();
+    assert_eq!(doc["artifacts"], 2, "{doc}");
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(export.join("export-manifest.json")).expect("manifest"))
+            .expect("json");
+    let shipped: Vec<Vec<u8>> = manifest["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .map(|pair| fs::read(export.join(pair[1].as_str().expect("file"))).expect("artifact"))
+        .collect();
+    assert!(
+        shipped.iter().any(|x| x == a) && shipped.iter().any(|x| x == b),
+        "the archived and the current snapshot"
+    );
+    let export = work.path().join("export-operational");
+    let doc = snapgc(&store, &["state", "export", "--dir", export.to_str().expect("utf-8"), "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["artifacts"], 1, "{doc}");
 
     // A damaged pack: get fails and leaves FILE as it was; verify --deep exits 1.
     let pack =

@@ -11,7 +11,7 @@
 //! archiver is attached or archiving fails: unarchived history is never deleted. With none
 //! configured, nothing changes (no lookup, no syscall).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,15 @@ pub trait Archiver: Send + Sync {
         epoch: u64,
         bytes: &mut (dyn Read + Send),
     ) -> std::result::Result<(), ArchiveFailure>;
+    /// Writes the archived raw bytes of `hash` to `out`, verified (length and sha256) as the
+    /// archive reassembles them, and returns their length; `Ok(None)` when the archive does not
+    /// hold `hash`. On an error `out` has received unverified bytes: the caller discards them.
+    /// (A debug-mode state export ships archived history through this.)
+    fn read_archived(
+        &self,
+        hash: &SnapshotHash,
+        out: &mut dyn Write,
+    ) -> std::result::Result<Option<u64>, ArchiveFailure>;
 }
 
 pub(crate) fn load_config(db: &sled::Db) -> Result<Option<ArchiveConfig>> {

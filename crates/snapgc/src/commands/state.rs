@@ -30,6 +30,11 @@ struct Exported {
 }
 
 pub fn export(store: &SwingStore, dir: &Path, mode: Mode, json: bool) -> Result<u8> {
+    if matches!(mode, Mode::Debug) {
+        // Earlier snapshots the collector archived and swept ship from the archive.
+        archive::attach(store)
+            .context("opening the store's archive (a debug export ships the archived snapshots from it)")?;
+    }
     let summary = swingstore::export_to_dir(store, dir, artifact_mode(mode))?;
     tracing::info!(dir = %dir.display(), epoch = summary.block_height, "exported");
     if json {

@@ -58,6 +58,27 @@ pub(crate) fn stage_set(batch: &mut sled::Batch, key: &str, value: &str) -> bool
     true
 }
 
+/// Adds one write of a block to `batch`: the old value's chunks removed (when `was_chunked`),
+/// then `key = value` (inline or chunked) or its removal. Returns whether the new value is chunked.
+pub(crate) fn stage_write(
+    batch: &mut sled::Batch,
+    db: &sled::Db,
+    key: &str,
+    value: Option<&str>,
+    was_chunked: bool,
+) -> Result<bool> {
+    if was_chunked {
+        stage_remove_chunks(batch, db, key)?;
+    }
+    Ok(match value {
+        Some(v) => stage_set(batch, key, v),
+        None => {
+            batch.remove(prefixed(KV_PREFIX, key.as_bytes()));
+            false
+        }
+    })
+}
+
 /// Adds the removal of every chunk of `key` to `batch` (a later insert of the same chunk key
 /// in the batch wins, so this may precede a new chunked value).
 pub(crate) fn stage_remove_chunks(batch: &mut sled::Batch, db: &sled::Db, key: &str) -> Result<()> {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::hooks::{self, points};
 use crate::roots::history::RootUse;
 use crate::roots::pattern::RootPatterns;
-use crate::schema::{CONFIG_KEY, EPOCH_KEY, GC_STATE_KEY, KV_PREFIX, ROOT_GEN_KEY, prefixed};
+use crate::schema::{CONFIG_KEY, EPOCH_KEY, GC_STATE_KEY, ROOT_GEN_KEY};
 
 impl KvStore {
     /// State-sync import only, into a store marked as not yet imported (which refuses to
@@ -33,16 +33,8 @@ impl KvStore {
         let mut batch = sled::Batch::default();
         let mut chunked = lock(&self.chunked);
         for (key, value) in writes {
-            if chunked.contains(key) {
-                chunks::stage_remove_chunks(&mut batch, &self.db, key)?;
-            }
-            let now_chunked = match value {
-                Some(v) => chunks::stage_set(&mut batch, key, v),
-                None => {
-                    batch.remove(prefixed(KV_PREFIX, key.as_bytes()));
-                    false
-                }
-            };
+            let now_chunked =
+                chunks::stage_write(&mut batch, &self.db, key, value.as_deref(), chunked.contains(key))?;
             if now_chunked {
                 chunked.insert(key.clone());
             } else {
@@ -79,16 +71,13 @@ impl KvStore {
             let roots = self.roots.read().unwrap_or_else(|p| p.into_inner());
             let was_chunked = lock(&self.chunked);
             for (key, value) in staged.iter() {
-                if was_chunked.contains(key) {
-                    chunks::stage_remove_chunks(&mut batch, &self.db, key)?;
-                }
-                let chunked = match value {
-                    Some(v) => chunks::stage_set(&mut batch, key, v),
-                    None => {
-                        batch.remove(prefixed(KV_PREFIX, key.as_bytes()));
-                        false
-                    }
-                };
+                let chunked = chunks::stage_write(
+                    &mut batch,
+                    &self.db,
+                    key,
+                    value.as_deref(),
+                    was_chunked.contains(key),
+                )?;
                 chunked_now.push((key, chunked));
                 roots_touched |=
                     roots.stage(&mut batch, key, value.as_deref(), self.committed_epoch() + 1)?;

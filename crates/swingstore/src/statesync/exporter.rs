@@ -11,18 +11,19 @@
 //! Memory: the kv pairs stream (one at a time); the snapshot records (one per snapshot a root
 //! ever named) and the artifact list are held, a few hundred bytes each.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::ArtifactMode;
 use super::format::{
     self, DATA_FILE, ExportDataHash, HashingWriter, MANIFEST_FILE, Manifest, artifact_file_name, current_key,
     kv_name, snapshot_name, snapshot_value, vat_of_root_key,
 };
+use crate::archive::Archiver;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 use crate::lease::Lease;
@@ -55,6 +56,21 @@ pub struct StateExporter {
     data_hash: ExportDataHash,
     artifacts: Vec<ExportArtifact>,
     leases: HashMap<SnapshotHash, Lease>,
+    /// Debug mode: the archiver, and the earlier snapshots that ship from it (swept from the
+    /// store after they were archived).
+    archived: Option<FromArchive>,
+}
+
+/// The earlier snapshots a debug export ships from the archive, and the archiver to read them.
+struct FromArchive {
+    archiver: Arc<dyn Archiver>,
+    hashes: HashSet<SnapshotHash>,
+}
+
+impl std::fmt::Debug for FromArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromArchive").field("snapshots", &self.hashes.len()).finish_non_exhaustive()
+    }
 }
 
 fn failed(item: impl Into<String>, reason: impl std::fmt::Display) -> Error {
@@ -104,6 +120,8 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
         Ok(())
     })?;
     let mut current: BTreeMap<String, Current> = BTreeMap::new();
+    let archiver = if mode == ArtifactMode::Debug { store.archiver() } else { None };
+    let mut archived: HashSet<SnapshotHash> = HashSet::new();
     kv.for_each_committed(&commit, |key, value| {
         let Some(entry) = roots.get(key) else {
             if is_local(key) {
@@ -155,10 +173,25 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
         }
         let name = snapshot_name(vat, used.position);
         if mode == ArtifactMode::Debug {
-            // Leased first, then looked for: a blob present now stays until shipped.
+            // Leased first, then looked for: a blob present now stays until shipped. One
+            // already swept was archived first (with an archive configured): it ships from
+            // the attached archiver, verified as it reads.
             let lease = store.lease(used.hash);
-            if store.contains(&used.hash) {
+            let source = if store.contains(&used.hash) {
                 leases.entry(used.hash).or_insert(lease);
+                Some(false)
+            } else if let Some(archiver) = &archiver {
+                let archived = archiver
+                    .is_archived(&used.hash)
+                    .map_err(|e| failed(format!("archived snapshot {}", used.hash), e))?;
+                archived.then_some(true)
+            } else {
+                None
+            };
+            if let Some(from_archive) = source {
+                if from_archive {
+                    archived.insert(used.hash);
+                }
                 artifacts.push(ExportArtifact {
                     name: name.clone(),
                     hash: used.hash,
@@ -189,6 +222,9 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
         data_hash: ExportDataHash(digest),
         artifacts,
         leases,
+        archived: archiver
+            .filter(|_| !archived.is_empty())
+            .map(|archiver| FromArchive { archiver, hashes: archived }),
     })
 }
 
@@ -226,6 +262,15 @@ impl StateExporter {
     /// Writes an artifact's raw bytes to `out`, verified (length and sha256) as they stream;
     /// returns the length. On an error `out` has received unverified bytes: discard them.
     pub fn write_artifact(&self, artifact: &ExportArtifact, out: &mut dyn Write) -> Result<u64> {
+        if let Some(from) = &self.archived
+            && from.hashes.contains(&artifact.hash)
+        {
+            return match from.archiver.read_archived(&artifact.hash, out) {
+                Ok(Some(n)) => Ok(n),
+                Ok(None) => Err(failed(&artifact.name, "the archive no longer holds it")),
+                Err(e) => Err(failed(&artifact.name, e)),
+            };
+        }
         if !self.leases.contains_key(&artifact.hash) {
             return Err(failed(&artifact.name, "its lease was released"));
         }
