@@ -129,3 +129,52 @@ fn heaps_dir_with_xss_files_is_used() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["heap_source"], "a.xss, b.xss");
 }
+
+/// `--archive DIR`: the replaced snapshots go to a real archive (readable afterwards, every one
+/// verified), and `--json`, the table and the chart report what it holds against whole files.
+#[test]
+fn an_archive_run_reports_what_the_archive_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store_dir, archive_dir, svg) =
+        (dir.path().join("store"), dir.path().join("archive"), dir.path().join("storage.svg"));
+    let out = sim()
+        .args(["--workload", "testnet", "--vats", "4", "--json", "--store"])
+        .arg(&store_dir)
+        .arg("--archive")
+        .arg(&archive_dir)
+        .arg("--report")
+        .arg(&svg)
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &doc["archive"];
+    for key in [
+        "location",
+        "snapshots",
+        "raw_bytes",
+        "chunks",
+        "stored_bytes",
+        "whole_lz4_bytes",
+        "whole_gzip6_bytes",
+    ] {
+        assert!(a.get(key).is_some(), "missing archive.{key} in {doc}");
+    }
+    let snapshots = a["snapshots"].as_u64().unwrap();
+    assert!(snapshots > 0 && doc["swept"].as_u64().unwrap() >= snapshots, "{doc}");
+    assert!(a["stored_bytes"].as_u64().unwrap() > 0);
+    // The archive on disk holds exactly what the report says, and every snapshot verifies.
+    let archive = archive::Archive::open(archive_dir.to_str().unwrap()).unwrap();
+    let listed = archive.list().unwrap();
+    assert_eq!(listed.len() as u64, snapshots);
+    let verified = archive.verify(true).unwrap();
+    assert!(verified.ok, "{verified:?}");
+    let store = SwingStore::open(&store_dir, OpenOptions { create: false }).unwrap();
+    for entry in &listed {
+        let hash = swingstore::SnapshotHash::parse(&entry.hash).unwrap();
+        assert!(!store.contains(&hash), "an archived snapshot was swept from the hot store");
+    }
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.contains("archive (CDC chunks, zstd)"), "the chart has the archive panel");
+}
