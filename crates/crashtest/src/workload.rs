@@ -80,26 +80,61 @@ pub fn big_value_is_whole(value: &str) -> bool {
     value.split_once(':').and_then(|(n, _)| n.parse::<usize>().ok()).is_some_and(|n| n == value.len())
 }
 
-/// A snapshot of `vat` present in the blob area (any state), with its heap version: the heap's
-/// first line says `vat <vat> version <n>`.
-fn existing_heap_of(store: &SwingStore, vat: u32) -> Result<Option<(u64, SnapshotHash)>> {
+/// The vat and version of a heap blob (its first line says `vat <vat> version <n>`).
+fn heap_header(store: &SwingStore, hash: &SnapshotHash) -> Option<(u32, u64)> {
     use std::io::Read;
-    let prefix = format!("vat {vat} version ");
+    let mut head = [0u8; 48];
+    let mut reader = store.load(hash).ok()?;
+    let n = reader.read(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let rest = text.strip_prefix("vat ")?;
+    let (vat, rest) = rest.split_once(" version ")?;
+    Some((vat.parse().ok()?, rest.split('\n').next()?.parse().ok()?))
+}
+
+/// A heap of `vat` already on disk, and its version (for a clone).
+fn existing_heap_of(store: &SwingStore, vat: u32) -> Result<Option<(u64, SnapshotHash)>> {
     for blob in store.list_blobs()? {
         let hash = SnapshotHash::parse(&blob.hash)?;
         if !store.contains(&hash) {
             continue;
         }
-        let mut head = [0u8; 48];
-        let Ok(mut reader) = store.load(&hash) else { continue };
-        let Ok(n) = reader.read(&mut head) else { continue };
-        let text = String::from_utf8_lossy(&head[..n]);
-        let version = text.strip_prefix(&prefix).and_then(|rest| rest.split('\n').next()?.parse().ok());
-        if let Some(version) = version {
+        if let Some((of, version)) = heap_header(store, &hash)
+            && of == vat
+        {
             return Ok(Some((version, hash)));
         }
     }
     Ok(None)
+}
+
+/// Heaps of real vats in the blob directory that no committed root names: after a kill, the
+/// ones the killed process saved and never committed (their metadata may be lost with it, so
+/// the directory is read, not the store's listing; they may never have been synced either).
+fn uncommitted_heaps(
+    store: &SwingStore,
+    dir: &std::path::Path,
+    model: &BTreeMap<u32, VatRoot>,
+) -> Result<Vec<(u32, u64, SnapshotHash)>> {
+    let named: std::collections::HashSet<SnapshotHash> = model.values().map(|r| r.hash).collect();
+    let mut out = Vec::new();
+    let blobs = dir.join("snapshots");
+    let Ok(entries) = std::fs::read_dir(&blobs) else { return Ok(out) };
+    for entry in entries {
+        let name = entry.with_context(|| format!("listing {}", blobs.display()))?.file_name();
+        let hash =
+            name.to_str().and_then(|n| n.strip_suffix(".lz4")).and_then(|h| SnapshotHash::parse(h).ok());
+        let Some(hash) = hash else { continue };
+        if named.contains(&hash) || !store.contains(&hash) {
+            continue;
+        }
+        if let Some((vat, version)) = heap_header(store, &hash)
+            && (1..VATS).contains(&u64::from(vat))
+        {
+            out.push((vat, version, hash));
+        }
+    }
+    Ok(out)
 }
 
 /// Called on the store after every open of [`run`] (e.g. to attach an archive).
@@ -136,9 +171,22 @@ pub fn run(options: &Options) -> Result<()> {
 
     // Large values: on by default; the power-loss harness decides per child (see its notes).
     let big_values = std::env::var("CRASHTEST_BIG_VALUES").map_or(true, |v| v == "1");
+    // What the last process saved and never committed, if it was killed.
+    let mut leftovers = uncommitted_heaps(&store, &options.store, &model)?;
     for _ in 0..options.max_blocks {
         let before = model.clone();
-        let ops = rng.range(1, 4);
+        let mut ops = rng.range(1, 4);
+        if !leftovers.is_empty() {
+            // A block that only clones onto a heap the killed process saved but never
+            // committed: no save of its own makes the commit sync the blob area, so only the
+            // store's sync of it at an unclean open (`open-blobs`) makes that blob's bytes and
+            // name durable before a root names it.
+            let (vat, version, hash) = leftovers.swap_remove(rng.below(leftovers.len() as u64) as usize);
+            store.kv().set(&root_key(vat), &format_root_value(&hash, version));
+            model.insert(vat, VatRoot { version, hash });
+            ops = 0;
+        }
+        leftovers.clear();
         for _ in 0..ops {
             let vat = rng.range(1, VATS) as u32;
             let current = model.get(&vat).map(|r| r.version);
