@@ -129,7 +129,7 @@ fn uncommitted_heaps(
             continue;
         }
         if let Some((vat, version)) = heap_header(store, &hash)
-            && (1..VATS).contains(&u64::from(vat))
+            && (1..=VATS).contains(&u64::from(vat))
         {
             out.push((vat, version, hash));
         }

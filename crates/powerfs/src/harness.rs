@@ -605,13 +605,15 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
         let mut trigger = draw_trigger(&mut rng, &cal);
         if carried {
             // The restarted child's first commits: a cut right after one of its first fsyncs of
-            // sled's log, before a later block's saves sync the blob area again.
-            let nth = rng.range(1, 4);
+            // sled's log (the open syncs it once or twice, then each commit once), before a later
+            // block's saves sync the blob area again.
+            let nth = rng.range(2, 5);
             trigger = Trigger::After { op: "fsync".into(), pattern: "*/kv/db".into(), nth, ack: true };
         }
         let child_seed = rng.next_u64();
         let max_blocks = rng.range(1, options.max_blocks.max(1));
-        let change_config = rng.chance(25, 100);
+        // (Not for a child carried on from a kill: its first block is the clone above.)
+        let change_config = !carried && rng.chance(25, 100);
         if change_config && cal.known && rng.chance(50, 100) {
             // Right after set_config returned (and was logged).
             let (op, pattern) = ("create".to_owned(), format!("*/{}", configlog::MARKER));
@@ -709,6 +711,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
         // `open-blobs`), and it is cut right after one of its first commits. The log goes on,
         // and that cut's check covers both children.
         let carry = kill_after_rename
+            && matches!(ending, Ending::Cut)
             && problem.is_none()
             && cut < options.cuts
             && on_this_store < options.cuts_per_store;

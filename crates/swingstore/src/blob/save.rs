@@ -49,7 +49,7 @@ pub(crate) fn write_temp(dir: &Path, name: String, input: &mut (dyn Read + Send)
 /// How much of a temp file is written before the kernel is asked to start writing it back.
 const WRITEBACK_EVERY: u64 = 2 << 20;
 
-/// A temp file that starts the writeback of each 8 MiB as soon as it is written, so that a large
+/// A temp file that starts the writeback of each 2 MiB as soon as it is written, so that a large
 /// heap's bytes go to the disk while the rest compresses and the block's fsync of it finds little
 /// left to do. `POSIX_FADV_DONTNEED` on Linux starts asynchronous writeback of the range
 /// (`WB_SYNC_NONE`, like `sync_file_range(SYNC_FILE_RANGE_WRITE)`) and drops only the pages that
@@ -66,8 +66,11 @@ impl Write for WritebackAhead {
         let n = self.file.write(buf)?;
         self.written += n as u64;
         if self.written - self.started >= WRITEBACK_EVERY {
-            let len = std::num::NonZeroU64::new(self.written - self.started);
-            let _ = rustix::fs::fadvise(&self.file, self.started, len, rustix::fs::Advice::DontNeed);
+            #[cfg(target_os = "linux")]
+            {
+                let len = std::num::NonZeroU64::new(self.written - self.started);
+                let _ = rustix::fs::fadvise(&self.file, self.started, len, rustix::fs::Advice::DontNeed);
+            }
             self.started = self.written;
         }
         Ok(n)

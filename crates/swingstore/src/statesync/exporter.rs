@@ -30,7 +30,9 @@ use crate::lease::Lease;
 use crate::roots::{format_root_value, parse_root_reference};
 use crate::store::SwingStore;
 
-/// One artifact of an export.
+/// One artifact of an export. In debug mode an earlier snapshot the collector archived and
+/// swept ships from the attached archiver; it holds no lease there, so an archive gc that drops
+/// it before it ships fails its [`StateExporter::write_artifact`] (no bytes pass as verified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportArtifact {
     /// Its name: `snapshot.<vatID>.<snapPos>`, or `kv.<key>` for the snapshot a root of
@@ -122,6 +124,7 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
     let mut current: BTreeMap<String, Current> = BTreeMap::new();
     let archiver = if mode == ArtifactMode::Debug { store.archiver() } else { None };
     let mut archived: HashSet<SnapshotHash> = HashSet::new();
+    let mut swept: Vec<ExportArtifact> = Vec::new();
     kv.for_each_committed(&commit, |key, value| {
         let Some(entry) = roots.get(key) else {
             if is_local(key) {
@@ -174,35 +177,43 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
         let name = snapshot_name(vat, used.position);
         if mode == ArtifactMode::Debug {
             // Leased first, then looked for: a blob present now stays until shipped. One
-            // already swept was archived first (with an archive configured): it ships from
-            // the attached archiver, verified as it reads.
+            // already swept was archived first (with an archive configured): it may ship from
+            // the attached archiver, asked below, once the commit lock is released.
             let lease = store.lease(used.hash);
-            let source = if store.contains(&used.hash) {
+            let artifact =
+                ExportArtifact { name: name.clone(), hash: used.hash, in_use: false, raw_bytes: 0 };
+            if store.contains(&used.hash) {
                 leases.entry(used.hash).or_insert(lease);
-                Some(false)
-            } else if let Some(archiver) = &archiver {
-                let archived = archiver
-                    .is_archived(&used.hash)
-                    .map_err(|e| failed(format!("archived snapshot {}", used.hash), e))?;
-                archived.then_some(true)
-            } else {
-                None
-            };
-            if let Some(from_archive) = source {
-                if from_archive {
-                    archived.insert(used.hash);
-                }
-                artifacts.push(ExportArtifact {
-                    name: name.clone(),
-                    hash: used.hash,
-                    in_use: false,
-                    raw_bytes: 0,
-                });
+                artifacts.push(artifact);
+            } else if archiver.is_some() {
+                swept.push(artifact);
             }
         }
         snapshot_records.insert(name, snapshot_value(vat, used.position, &used.hash, false));
     }
     drop(commit);
+
+    // Swept earlier snapshots the archive holds ship from it, verified as they are read (one
+    // question per snapshot, outside the commit lock: an S3 archive answers over the network).
+    if let Some(archiver) = &archiver {
+        let mut answers: HashMap<SnapshotHash, bool> = HashMap::new();
+        for artifact in swept {
+            let held = match answers.get(&artifact.hash) {
+                Some(&held) => held,
+                None => {
+                    let held = archiver
+                        .is_archived(&artifact.hash)
+                        .map_err(|e| failed(format!("archived snapshot {}", artifact.hash), e))?;
+                    answers.insert(artifact.hash, held);
+                    held
+                }
+            };
+            if held {
+                archived.insert(artifact.hash);
+                artifacts.push(artifact);
+            }
+        }
+    }
 
     for (key, value) in &snapshot_records {
         records += 1;
@@ -278,7 +289,8 @@ impl StateExporter {
     }
 
     /// Drops the lease on `hash` (once every artifact holding it is shipped), so the collector
-    /// may reclaim the blob; a later [`write_artifact`](Self::write_artifact) of it fails.
+    /// may reclaim the blob; a later [`write_artifact`](Self::write_artifact) of it fails
+    /// (unless it ships from the archive, which holds no lease: see [`ExportArtifact`]).
     pub fn release(&mut self, hash: &SnapshotHash) {
         self.leases.remove(hash);
     }
