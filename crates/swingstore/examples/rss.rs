@@ -73,17 +73,6 @@ impl Read for Synth {
     }
 }
 
-fn vm_hwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mb: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(600);
@@ -103,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(!sources.is_empty(), "no heaps in the corpus nor in {}", fixtures.display());
     }
     let store = SwingStore::create(&dir)?;
-    let rss_open = vm_hwm_kb();
+    let rss_open = common::vm_hwm_kb();
 
     let bytes = mb * 1_000_000;
     let synth = |sources: Vec<PathBuf>| Synth {
@@ -119,18 +108,18 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let saved = store.save(&mut input)?;
     let save_s = started.elapsed().as_secs_f64();
-    let rss_save = vm_hwm_kb();
+    let rss_save = common::vm_hwm_kb();
 
     let started = Instant::now();
     let loaded = store.load_into(&saved.hash, &mut io::sink())?;
     let load_s = started.elapsed().as_secs_f64();
-    let rss_load = vm_hwm_kb();
+    let rss_load = common::vm_hwm_kb();
 
     let started = Instant::now();
     let mut reader = store.load(&saved.hash)?;
     let streamed = io::copy(&mut reader, &mut io::sink())?;
     let read_s = started.elapsed().as_secs_f64();
-    let rss_read = vm_hwm_kb();
+    let rss_read = common::vm_hwm_kb();
     anyhow::ensure!(loaded == bytes && streamed == bytes, "length mismatch");
     drop(store);
 

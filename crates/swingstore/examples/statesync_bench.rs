@@ -25,17 +25,6 @@ use swingstore::{
     ArtifactMode, ImportOptions, OpenOptions, SwingStore, export_to_dir, format_root_value, import_from_dir,
 };
 
-fn vm_hwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// CPU seconds (user + system) of this process so far, from /proc/self/stat (100 ticks a second).
 fn cpu_s() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
@@ -262,7 +251,7 @@ fn child_build_heap(dir: &Path, mb: u64) -> Result<()> {
     store.commit()?;
     println!(
         "{}",
-        serde_json::json!({ "raw_bytes": saved.raw_bytes, "stored_bytes": saved.stored_bytes, "s": t.elapsed().as_secs_f64(), "vm_hwm_kb": vm_hwm_kb() })
+        serde_json::json!({ "raw_bytes": saved.raw_bytes, "stored_bytes": saved.stored_bytes, "s": t.elapsed().as_secs_f64(), "vm_hwm_kb": common::vm_hwm_kb() })
     );
     Ok(())
 }
@@ -283,13 +272,13 @@ fn child_build_kv(dir: &Path, n: u64) -> Result<()> {
         }
     }
     store.commit()?;
-    println!("{}", serde_json::json!({ "s": t.elapsed().as_secs_f64(), "vm_hwm_kb": vm_hwm_kb() }));
+    println!("{}", serde_json::json!({ "s": t.elapsed().as_secs_f64(), "vm_hwm_kb": common::vm_hwm_kb() }));
     Ok(())
 }
 
 fn child_export(store: &Path, dir: &Path) -> Result<()> {
     let store = SwingStore::open(store, OpenOptions { create: false })?;
-    let before = vm_hwm_kb();
+    let before = common::vm_hwm_kb();
     let t = Instant::now();
     let summary = export_to_dir(&store, dir, ArtifactMode::Operational)?;
     println!(
@@ -299,14 +288,14 @@ fn child_export(store: &Path, dir: &Path) -> Result<()> {
             "records": summary.records,
             "artifact_bytes": summary.artifact_bytes,
             "vm_hwm_kb_after_open": before,
-            "vm_hwm_kb": vm_hwm_kb(),
+            "vm_hwm_kb": common::vm_hwm_kb(),
         })
     );
     Ok(())
 }
 
 fn child_import(dir: &Path, target: &Path) -> Result<()> {
-    let before = vm_hwm_kb();
+    let before = common::vm_hwm_kb();
     let t = Instant::now();
     let report = import_from_dir(target, dir, &ImportOptions::default())?;
     println!(
@@ -316,7 +305,7 @@ fn child_import(dir: &Path, target: &Path) -> Result<()> {
             "kv_entries": report.kv_entries,
             "artifact_bytes": report.artifact_bytes,
             "vm_hwm_kb_before": before,
-            "vm_hwm_kb": vm_hwm_kb(),
+            "vm_hwm_kb": common::vm_hwm_kb(),
         })
     );
     Ok(())

@@ -1,16 +1,15 @@
 //! `archive ls | get | stats | verify [--deep] | gc [--dry-run]`: the archive the store is
 //! configured with (`config set --archive LOCATION`), and attaching it before a collection.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use archive::{Archive, ArchiveGcOptions};
 use serde::Serialize;
 use swingstore::{SnapshotHash, SwingStore};
 
-use super::output::{print_json, print_text};
+use super::output::{print_json, print_text, write_snapshot};
 use crate::cli::exit;
 use crate::human;
 
@@ -64,46 +63,11 @@ struct Got {
 
 pub fn get(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
     let archive = open(store)?;
-    let Some(output) = output else {
-        if json {
-            bail!("archive get --json needs -o FILE (stdout would carry the snapshot bytes)");
-        }
-        if io::stdout().is_terminal() {
-            bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
-        }
-        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-        archive.get_into(hash, &mut out).with_context(|| {
-            format!("reading {hash} from the archive (the bytes already written to stdout are unverified: discard them)")
-        })?;
-        out.flush()?;
-        return Ok(exit::OK);
-    };
-    // Next to the destination, renamed over it only once the bytes verified.
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".snapgc-archive-get-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let temp_path = temp.path().to_owned();
-    let raw_bytes = {
-        let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        let n = archive.get_into(hash, &mut writer)?;
-        writer.flush().with_context(|| format!("writing {}", temp_path.display()))?;
-        n
-    };
-    temp.as_file().sync_all().with_context(|| format!("syncing {}", temp_path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    temp.persist(output)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", output.display()))?;
-    if json {
+    let doing = format!("reading {hash} from the archive");
+    let written = write_snapshot("archive get", hash, &doing, output, json, ".snapgc-archive-get-", |out| {
+        Ok(archive.get_into(hash, out)?)
+    })?;
+    if let (Some(raw_bytes), Some(output), true) = (written, output, json) {
         print_json(&Got { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
     }
     Ok(exit::OK)

@@ -2,14 +2,14 @@
 //! bytes to stdout, or to FILE renamed into place only once verified).
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use swingstore::{SnapshotHash, SwingStore};
 
-use super::output::{print_json, print_text};
+use super::output::{print_json, print_text, write_snapshot};
 use crate::cli::exit;
 
 #[derive(Serialize)]
@@ -92,48 +92,16 @@ struct Exported {
 }
 
 pub fn export(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
-    let Some(output) = output else {
-        if json {
-            bail!("export --json needs -o FILE (stdout would carry the snapshot bytes)");
-        }
-        if io::stdout().is_terminal() {
-            bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
-        }
-        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-        store.load_into(hash, &mut out).with_context(|| {
-            format!("exporting {hash} (the bytes already written to stdout are unverified: discard them)")
-        })?;
-        out.flush()?;
-        return Ok(exit::OK);
-    };
-    // Write next to the destination and rename only once the bytes verified, so a corrupt blob
-    // never leaves a partial FILE (the temp file is removed when dropped on error).
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".snapgc-export-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let temp_path = temp.path().to_owned();
-    let raw_bytes = {
-        let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        let n = store.load_into(hash, &mut writer)?;
-        writer.flush().with_context(|| format!("writing {}", temp_path.display()))?;
-        n
-    };
-    temp.as_file().sync_all().with_context(|| format!("syncing {}", temp_path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // tempfile creates 0600; an exported snapshot is an ordinary file.
-        let _ = temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    temp.persist(output)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", output.display()))?;
-    if json {
+    let written = write_snapshot(
+        "export",
+        hash,
+        &format!("exporting {hash}"),
+        output,
+        json,
+        ".snapgc-export-",
+        |out| Ok(store.load_into(hash, out)?),
+    )?;
+    if let (Some(raw_bytes), Some(output), true) = (written, output, json) {
         print_json(&Exported { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
     }
     Ok(exit::OK)

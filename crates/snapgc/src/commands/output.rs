@@ -1,10 +1,11 @@
 //! How commands print: one JSON document ([`print_json`]) or text ([`print_text`]) on stdout,
 //! and a progress bar on stderr when it is a terminal ([`with_progress`]).
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use swingstore::Progress;
@@ -24,6 +25,62 @@ pub fn print_text(text: &str) -> Result<()> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
+}
+
+/// Writes the raw bytes of snapshot `hash`, which `fill` streams and verifies, to `-o FILE` or to
+/// stdout: `command` names the command in the refusals, `doing` says what failed (e.g.
+/// "exporting <hash>"). To FILE, through a temp file beside it (`temp_prefix`), synced and renamed over FILE
+/// only once every byte verified, so a damaged snapshot never leaves a partial FILE; returns the
+/// length written. To stdout (refused with `json`, or when stdout is a terminal): returns `None`.
+pub fn write_snapshot(
+    command: &str,
+    hash: &swingstore::SnapshotHash,
+    doing: &str,
+    output: Option<&Path>,
+    json: bool,
+    temp_prefix: &str,
+    mut fill: impl FnMut(&mut dyn Write) -> Result<u64>,
+) -> Result<Option<u64>> {
+    let Some(output) = output else {
+        if json {
+            bail!("{command} --json needs -o FILE (stdout would carry the snapshot bytes)");
+        }
+        if io::stdout().is_terminal() {
+            bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        fill(&mut out).with_context(|| {
+            format!("{doing} (the bytes already written to stdout are unverified: discard them)")
+        })?;
+        out.flush()?;
+        return Ok(None);
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(temp_prefix)
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let temp_path = temp.path().to_owned();
+    let raw_bytes = {
+        let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let n = fill(&mut writer)?;
+        writer.flush().with_context(|| format!("writing {}", temp_path.display()))?;
+        n
+    };
+    temp.as_file().sync_all().with_context(|| format!("syncing {}", temp_path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile creates 0600; a snapshot written out is an ordinary file.
+        let _ = temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    temp.persist(output)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(Some(raw_bytes))
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

@@ -188,3 +188,15 @@ pub fn decode_and_hash(frame: &[u8]) -> [u8; 32] {
         hasher.join().expect("hasher")
     })
 }
+
+/// This process's peak resident set (VmHWM, KiB; 0 where /proc is absent).
+pub fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
