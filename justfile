@@ -6,9 +6,10 @@ default: test
 run:
     cargo run --release -p kernel-sim -- --workload testnet --compare --report storage.svg
 
-# Every test, as CI runs them.
+# Every test, as CI runs them (then snapgc and kernel-sim again without the test-only features).
 test:
     cargo test --workspace --release
+    cargo test -p snapgc -p kernel-sim --release
 
 # Formatting and lints, as CI checks them.
 lint:
