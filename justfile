@@ -6,9 +6,10 @@ default: test
 run:
     cargo run --release -p kernel-sim -- --workload testnet --compare --report storage.svg
 
-# Every test, as CI runs them.
+# Every test, as CI runs them (then snapgc and kernel-sim again without the test-only features).
 test:
     cargo test --workspace --release
+    cargo test -p snapgc -p kernel-sim --release
 
 # Formatting and lints, as CI checks them.
 lint:
@@ -46,7 +47,7 @@ crash-test N="1000":
 fuzz SECS="60":
     cd fuzz && for t in meta_decode root_value root_pattern blob_load; do mkdir -p corpus/$t && cargo +nightly fuzz run -O $t corpus/$t seeds/$t -- -max_total_time={{SECS}} -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 || exit 1; done
 
-# Power-loss cuts (crates/powerfs, a strict crash file system on FUSE): N cuts plain, then N
+# Power-loss cuts (crates/testing/powerfs, a strict crash file system on FUSE): N cuts plain, then N
 # torn. Needs root and /dev/fuse (otherwise each run prints its skip line and passes).
 powerloss N="1000":
     cargo run --release -p powerfs --bin powerloss -- --cuts {{N}}

@@ -4,8 +4,11 @@
 //! speed of an archive step against a save, and of `get` against a hot-store load.
 //!
 //! ```sh
-//! cargo run --release -p archive --example corpus [-- DIR]
+//! cargo run --release -p archive --example corpus [-- [DIR] [--tmp-in SCRATCH]]
 //! ```
+//!
+//! Stores and archives go in a temporary directory inside SCRATCH (default the system temp
+//! dir; give a real disk, not tmpfs, so fsyncs cost what they cost), removed at the end.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -166,16 +169,28 @@ fn run(
 }
 
 fn main() -> Result<()> {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let scratch_in = match args.iter().position(|a| a == "--tmp-in") {
+        Some(i) if i + 1 < args.len() => {
+            let dir = args.remove(i + 1);
+            args.remove(i);
+            PathBuf::from(dir)
+        }
+        Some(_) => bail!("--tmp-in needs a directory"),
+        None => std::env::temp_dir(),
+    };
+    if args.len() > 1 {
+        bail!("usage: corpus [DIR] [--tmp-in SCRATCH]");
+    }
+    let dir = args.first().map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/xsnap"))
     });
     let all = series(&dir)?;
     if all.is_empty() {
         bail!("no vat-<name>.dNNNN.xss series in {}", dir.display());
     }
-    // On the real disk (fsyncs cost what they cost), not tmpfs.
-    let scratch =
-        tempfile::Builder::new().prefix("archive-corpus-").tempdir_in(env!("CARGO_MANIFEST_DIR"))?;
+    // Never inside the checkout: a killed run must not leave a store in the tree.
+    let scratch = tempfile::Builder::new().prefix("archive-corpus-").tempdir_in(&scratch_in)?;
     println!("archive on the heap series of {} (all but the last snapshot of each series)", dir.display());
     println!("chunker: {}; codec: {}", archive::params::CHUNKER, archive::params::CODEC);
     let mut t = Timings::default();

@@ -399,3 +399,28 @@ both!(a_debug_state_export_ships_archived_history_and_an_operational_one_does_no
     swingstore::export_to_dir(store, &bare, swingstore::ArtifactMode::Debug).expect("export");
     assert_eq!(read_export(&bare).len(), 1);
 });
+
+/// The failpoint between the archive step and the unlink (`sweep.after_archive`): a failure
+/// there keeps the blob (reported, not unlinked) with its history already archived; the next
+/// pass unlinks it without archiving it again.
+#[test]
+fn a_failure_after_the_archive_step_keeps_the_blob_and_the_next_pass_unlinks_it() {
+    use swingstore::failpoint::{self, Action, points};
+    let Some(env) = env("after-archive", Backend::Local, 0, 0) else { return };
+    let store = &env.store;
+    let base = base_heap(HEAP / 2);
+    let v1 = heap_version(&base, 1, 1);
+    let first = save_root(store, 1, 1, &v1);
+    commit_gc(store, 1);
+    save_root(store, 1, 2, &heap_version(&base, 1, 2));
+    failpoint::set_for(store.path(), points::SWEEP_AFTER_ARCHIVE, Action::Fail);
+    let errors = commit_gc(store, 1);
+    failpoint::clear_for(store.path());
+    assert!(errors.iter().any(|e| e.contains("after archiving")), "{errors:?}");
+    assert!(store.contains(&first.hash), "the point fired before the unlink: the blob stays");
+    assert_eq!(env.archive.get_bytes(&first.hash).expect("archived"), v1);
+    let objects = env.archive.debug_objects().expect("objects").len();
+    assert!(commit_gc(store, 1).is_empty());
+    assert!(!store.contains(&first.hash), "the next pass unlinks it");
+    assert_eq!(env.archive.debug_objects().expect("objects").len(), objects, "nothing archived again");
+}

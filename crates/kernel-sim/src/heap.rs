@@ -144,7 +144,6 @@ pub fn limited(source: &[u8], limit: Option<usize>) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap (house rules)
 mod tests {
     use super::*;
 

@@ -1,8 +1,6 @@
 //! The real binary: `--json` parses and carries every documented field, `--store` leaves a sound
 //! store behind, bad input gives a clear error and a non-zero exit.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (house rules)
-
 use std::process::Command;
 
 use swingstore::{OpenOptions, SwingStore};

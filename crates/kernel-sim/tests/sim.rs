@@ -1,8 +1,6 @@
 //! Every workload, small: no page-in or export fails, the collector keeps exactly the live set,
 //! the no-gc run keeps more, one seed gives one blob set, zygote clones share blobs.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (house rules)
-
 use std::time::Duration;
 
 use kernel_sim::heap;
@@ -41,16 +39,16 @@ fn small(workload: WorkloadKind) -> SimConfig {
 }
 
 fn run_fresh(config: &SimConfig) -> (tempfile::TempDir, SwingStore, SimResult) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SwingStore::create(dir.path().join("store")).unwrap();
-    let result = run(config, &store, &sources(), &|_, _| {}).unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SwingStore::create(dir.path().join("store")).expect("create the store");
+    let result = run(config, &store, &sources(), &|_, _| {}).expect("the simulation");
     (dir, store, result)
 }
 
 /// One more collection with grace 0 once every reader is done; returns the blob set.
 fn final_gc(store: &SwingStore) -> Vec<String> {
-    store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() }).unwrap();
-    store.list_blobs().unwrap().into_iter().map(|b| b.hash).collect()
+    store.gc_with(&GcOptions { grace: Some(0), ..GcOptions::default() }).expect("final gc");
+    store.list_blobs().expect("list blobs").into_iter().map(|b| b.hash).collect()
 }
 
 #[test]

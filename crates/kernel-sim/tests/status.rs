@@ -1,8 +1,6 @@
 //! A running kernel-sim is watched from another process: the store's `status.json` and metrics
 //! file move while it runs, parse, and carry the backlog; a starving budget shows.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (house rules)
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

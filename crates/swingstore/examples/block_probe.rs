@@ -3,8 +3,9 @@
 //! verify --deep and load_into against a two-core decode ∥ sha256 over the same frames in
 //! memory. (Target 5, the 1000-write commit, is the `commit` criterion bench.)
 //!
-//! `cargo run --release -p swingstore --features internals --example block_probe -- [ROUNDS] [DIR]`
-//! (DIR: where stores go, default the system temp dir: a real disk, not tmpfs).
+//! `cargo run --release -p swingstore --features internals --example block_probe -- [ROUNDS] [--tmp-in DIR]`
+//! (each round's store is a temporary directory inside DIR, removed after the round; default the
+//! system temp dir: use a real disk, not tmpfs).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -24,9 +25,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(7);
-    let base = args.get(2).map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    const USAGE: &str = "usage: block_probe [ROUNDS] [--tmp-in DIR]";
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let base = match args.iter().position(|a| a == "--tmp-in") {
+        Some(i) => {
+            anyhow::ensure!(i + 1 < args.len(), "{USAGE}");
+            let dir = args.remove(i + 1);
+            args.remove(i);
+            std::path::PathBuf::from(dir)
+        }
+        None => std::env::temp_dir(),
+    };
+    anyhow::ensure!(args.len() <= 1, "{USAGE}");
+    let rounds: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(7);
     let heaps = common::heaps();
     let raw: usize = heaps.iter().map(|h| h.bytes.len()).sum();
     eprintln!("{} heaps, {:.1} MB raw, stores in {}", heaps.len(), raw as f64 / 1e6, base.display());

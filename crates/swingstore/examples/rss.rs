@@ -5,7 +5,8 @@
 //! `ROUNDS` rounds of a save from it and a `load_into`, each beside the same-run limits (the
 //! two-core hash ∥ compress pipeline into memory, and the two-core decode ∥ sha256 of its frame).
 //!
-//! `cargo run --release -p swingstore --example rss -- [MB] [store-dir] [ROUNDS]`
+//! `cargo run --release -p swingstore --example rss -- [MB] [ROUNDS] [--store DIR]`
+//! (`--store DIR`: create the store there, kept; default a temporary directory, removed at the end)
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -73,12 +74,25 @@ impl Read for Synth {
     }
 }
 
+/// Removes `NAME VALUE` from `args` and returns VALUE (a store path is never positional, so a
+/// stray number cannot become a store directory).
+fn take_flag(args: &mut Vec<String>, name: &str) -> anyhow::Result<Option<String>> {
+    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
+    anyhow::ensure!(i + 1 < args.len(), "{name} needs a value");
+    let value = args.remove(i + 1);
+    args.remove(i);
+    Ok(Some(value))
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let store_dir = take_flag(&mut args, "--store")?.map(PathBuf::from);
+    anyhow::ensure!(args.len() <= 2, "usage: rss [MB] [ROUNDS] [--store DIR]");
+    let mut args = args.into_iter();
     let mb: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(600);
-    let tmp = tempfile::tempdir()?;
-    let dir = args.next().map(PathBuf::from).unwrap_or_else(|| tmp.path().join("store"));
     let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
+    let tmp = tempfile::tempdir()?;
+    let dir = store_dir.unwrap_or_else(|| tmp.path().join("store"));
 
     let mut sources = common::corpus_files();
     let fixture = sources.is_empty();

@@ -395,7 +395,7 @@ fn a_store_left_mid_import_refuses_to_open_and_a_rerun_starts_over() {
     let target = tmp.path().join("t");
     import_from_dir(&target, &dir, &options()).expect("import");
     // What a crash before the marker's removal leaves: a store (here even a complete one)
-    // with the marker. (Real kills at each import point: crates/crashtest.)
+    // with the marker. (Real kills at each import point: crates/testing/crashtest.)
     fs::write(target.join("IMPORT-INCOMPLETE"), b"").expect("marker");
     match SwingStore::open(&target, OpenOptions::default()) {
         Err(Error::NoStore { reason, .. }) => assert!(reason.contains("import"), "{reason}"),
