@@ -174,8 +174,15 @@ impl SwingStore {
 }
 
 impl SwingStore {
-    /// A local archive directory must not be inside the store (the store's own files would be
-    /// taken for archive objects, or replaced), nor be a file.
+    /// Checks an archive configuration as [`set_archive_config`](Self::set_archive_config)
+    /// will, without changing anything: the location is well-formed and, for a directory,
+    /// absolute, not a file, and neither inside the store nor containing it (the store's own
+    /// files would be taken for archive objects, or replaced).
+    pub fn check_archive_config(&self, config: &ArchiveConfig) -> Result<()> {
+        config.validate()?;
+        self.check_archive_location(config)
+    }
+
     fn check_archive_location(&self, config: &ArchiveConfig) -> Result<()> {
         let loc = &config.location;
         if loc.contains("://") {

@@ -13,7 +13,7 @@
 mod backlog;
 mod board;
 mod metrics;
-mod writer;
+pub(crate) mod writer;
 
 use serde::{Deserialize, Serialize};
 
