@@ -69,10 +69,16 @@ pub fn get(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json:
     let archive = open(store)?;
     let doing = format!("reading {hash} from the archive");
     let protected = super::protected_dirs(store);
-    let written =
-        write_snapshot("archive get", hash, &doing, output, json, ".snapgc-archive-get-", &protected, |out| {
-            Ok(archive.get_into(hash, out)?)
-        })?;
+    let written = write_snapshot(
+        "archive get",
+        hash,
+        &doing,
+        output,
+        json,
+        ".snapgc-archive-get-",
+        &protected,
+        |out| Ok(archive.get_into(hash, out)?),
+    )?;
     if let (Some(raw_bytes), Some(output), true) = (written, output, json) {
         print_json(&Got { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
     }
@@ -166,7 +172,8 @@ pub fn gc(store: &SwingStore, dry_run: bool, budget: Option<u64>, json: bool) ->
             let _ = writeln!(
                 s,
                 "  {:<18} {} (no pack is deleted while one is unreadable)",
-                "unreadable", report.unreadable.len()
+                "unreadable",
+                report.unreadable.len()
             );
         }
         print_text(&s)?;

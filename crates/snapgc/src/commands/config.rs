@@ -149,9 +149,8 @@ pub fn set(
                 // owned by it; another store's archive or a user's directory is refused).
                 store.check_archive_config(config)?;
                 if archive_before.as_ref().map(|a| &a.location) != Some(&config.location) {
-                    archive::Archive::open_owned(&config.location, &store.store_id()?, &[]).with_context(|| {
-                        format!("config set --archive {}", config.location)
-                    })?;
+                    archive::Archive::open_owned(&config.location, &store.store_id()?, &[])
+                        .with_context(|| format!("config set --archive {}", config.location))?;
                 }
             }
             store.set_archive_config(new)?;

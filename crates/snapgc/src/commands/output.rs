@@ -57,11 +57,20 @@ pub fn write_snapshot(
         if io::stdout().is_terminal() {
             bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
         }
-        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-        fill(&mut out).with_context(|| {
-            format!("{doing} (the bytes already written to stdout are unverified: discard them)")
-        })?;
-        out.flush()?;
+        let mut out = Counting { inner: BufWriter::with_capacity(1 << 20, io::stdout().lock()), written: 0 };
+        let filled = fill(&mut out);
+        if let Err(e) = filled {
+            // Warn about unverified bytes only when some were written (an unknown hash writes none).
+            if out.written > 0 {
+                let _ = out.inner.flush();
+                return Err(e.context(format!(
+                    "{doing} (the {} bytes already written to stdout are unverified: discard them)",
+                    out.written
+                )));
+            }
+            return Err(e.context(doing.to_owned()));
+        }
+        out.inner.flush()?;
         return Ok(None);
     };
     let dir = match output.parent() {
@@ -90,6 +99,23 @@ pub fn write_snapshot(
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(Some(raw_bytes))
+}
+
+/// A writer that counts what it was given.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Refuses an output file inside one of `forbidden` (what, directory) or an existing one that

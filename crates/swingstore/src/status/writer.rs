@@ -191,11 +191,16 @@ fn create_temp(path: &Path, name: &std::ffi::OsStr) -> std::io::Result<(PathBuf,
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut last = None;
     for _ in 0..16 {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(name);
-        temp_name.push(format!(".tmp.{}.{:08x}{n:x}", std::process::id(), nanos ^ (n as u32).wrapping_mul(0x9E37_79B9)));
+        temp_name.push(format!(
+            ".tmp.{}.{:08x}{n:x}",
+            std::process::id(),
+            nanos ^ (n as u32).wrapping_mul(0x9E37_79B9)
+        ));
         let temp = path.with_file_name(temp_name);
         match std::fs::OpenOptions::new()
             .write(true)
