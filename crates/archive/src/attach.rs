@@ -34,7 +34,8 @@ impl StoreArchiver {
 
 impl swingstore::Archiver for StoreArchiver {
     fn is_archived(&self, hash: &SnapshotHash) -> std::result::Result<bool, ArchiveFailure> {
-        Ok(self.archive.contains(hash)?)
+        // A manifest that exists but does not read, or names a missing pack, is not a copy.
+        Ok(self.archive.holds(hash)?)
     }
 
     fn archive(
@@ -69,7 +70,7 @@ impl swingstore::Archiver for StoreArchiver {
 pub fn open_for(store: &SwingStore) -> Result<Option<Arc<Archive>>> {
     match store.archive_config() {
         None => Ok(None),
-        Some(config) => Ok(Some(Arc::new(Archive::open(&config.location)?))),
+        Some(config) => Ok(Some(Arc::new(Archive::open_owned(&config.location, &store.store_id()?, &[])?))),
     }
 }
 

@@ -29,6 +29,22 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The manifest of a snapshot would not read back (the snapshot is kept in the hot store).
+    #[error("the manifest of snapshot {hash} would not read back ({reason}): not archived")]
+    Unwritable {
+        /// The snapshot.
+        hash: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another store owns the archive, or the directory is not an archive.
+    #[error("archive {location}: {reason}")]
+    Refused {
+        /// The location.
+        location: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// Reading the snapshot to archive failed (the store's verification, or I/O).
     #[error("reading the snapshot to archive: {0}")]
     Source(std::io::Error),

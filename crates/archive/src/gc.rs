@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::manifest::Manifest;
 use crate::params::FORMAT;
-use crate::store::{Archive, PACK_DIR, STATE_OBJECT, manifest_path, pack_name, pack_path};
+use crate::store::{
+    Archive, MANIFEST_DIR, PACK_DIR, STATE_OBJECT, manifest_name, manifest_path, pack_name, pack_path,
+};
 use serde::{Deserialize, Serialize};
 
 /// Options of one archive collection.
@@ -67,6 +69,9 @@ pub struct ArchiveGcReport {
     pub dead_bytes: u64,
     /// Leftover staging files of interrupted writes removed (local archives).
     pub staging_removed: u64,
+    /// Manifests that do not read, and why: while any is listed no pack is condemned or
+    /// deleted (it could name any of them).
+    pub unreadable: Vec<String>,
     /// Nothing was changed.
     pub dry_run: bool,
 }
@@ -112,8 +117,13 @@ impl Archive {
             ..ArchiveGcReport::default()
         };
         let mut budget = options.budget.unwrap_or(u64::MAX);
-        // Fail closed: every manifest must read before anything is deleted.
-        let manifests = self.read_manifests()?;
+        // A manifest that does not read stops only its own snapshot: it could name any pack,
+        // so no pack is condemned or deleted while one is unreadable (fail closed on packs),
+        // but retention and the other snapshots go on, and the report names it.
+        let scan = self.read_manifests()?;
+        let manifests = scan.manifests;
+        let packs_frozen = !scan.unreadable.is_empty();
+        report.unreadable = scan.unreadable.iter().map(|p| format!("{}: {}", p.item, p.problem)).collect();
         report.manifests = manifests.len() as u64;
         let (kept, dropped) = retain(manifests, options.keep_last);
         let referenced: BTreeSet<[u8; 32]> = kept.iter().flat_map(|m| m.packs()).collect();
@@ -165,6 +175,10 @@ impl Archive {
             let hex = hex::encode(id);
             if referenced.contains(id) || deferred.contains(id) {
                 changed |= state.condemned.remove(&hex).is_some();
+                continue;
+            }
+            if packs_frozen {
+                // Maybe named by an unreadable manifest: kept, its condemnation (if any) too.
                 continue;
             }
             match state.condemned.get(&hex) {
@@ -231,30 +245,64 @@ impl Archive {
         Ok(report)
     }
 
-    /// Local archives: removes the staging files (`<name>#<n>`) of writes a crash interrupted.
+    /// Local archives: removes the staging files of writes a crash interrupted. object_store
+    /// stages a put as `<object name>#<digits>` beside the object, so only such names are
+    /// removed, and only in the archive's own folders (`manifests/`, `packs/<2 hex>/`,
+    /// `state/`, the root for the marker): a user's `notes#1.txt` is never touched.
     /// Runs under the archive's lock, so no write of this process is in flight.
     fn remove_staging_leftovers(&self) -> u64 {
         let Some(root) = &self.local_root else { return 0 };
+        let mut dirs: Vec<(std::path::PathBuf, Folder)> = vec![
+            (root.clone(), Folder::Root),
+            (root.join(MANIFEST_DIR), Folder::Manifests),
+            (root.join("state"), Folder::State),
+        ];
+        if let Ok(entries) = std::fs::read_dir(root.join(PACK_DIR)) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let fan_out = name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit());
+                if fan_out && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push((entry.path(), Folder::Packs));
+                }
+            }
+        }
         let mut removed = 0;
-        let mut dirs = vec![root.clone()];
-        while let Some(dir) = dirs.pop() {
+        for (dir, folder) in dirs {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
             for entry in entries.flatten() {
-                let path = entry.path();
-                match entry.file_type() {
-                    Ok(t) if t.is_dir() => dirs.push(path),
-                    Ok(t)
-                        if t.is_file()
-                            && entry.file_name().to_string_lossy().contains('#')
-                            && std::fs::remove_file(&path).is_ok() =>
-                    {
-                        removed += 1;
-                    }
-                    _ => {}
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if entry.file_type().is_ok_and(|t| t.is_file())
+                    && is_staging_name(&name, folder)
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
                 }
             }
         }
         removed
+    }
+}
+
+/// The archive's folders, for the names their staging files may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Folder {
+    Root,
+    Manifests,
+    Packs,
+    State,
+}
+
+/// `<object name>#<digits>`, where the object name is one the folder holds.
+fn is_staging_name(name: &str, folder: Folder) -> bool {
+    let Some((object, digits)) = name.rsplit_once('#') else { return false };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    match folder {
+        Folder::Root => object == crate::store::MARKER_OBJECT,
+        Folder::Manifests => manifest_name(&object.into()).is_some(),
+        Folder::Packs => pack_name(&object.into()).is_some(),
+        Folder::State => object == "gc.json",
     }
 }
 
@@ -286,4 +334,24 @@ fn retain(manifests: Vec<Manifest>, keep_last: u64) -> (Vec<Manifest>, Vec<Manif
     kept.sort_by_key(by_hash);
     dropped.sort_by_key(by_hash);
     (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_staging_names_of_archive_objects_are_staging() {
+        let hash = "ab".repeat(32);
+        assert!(is_staging_name(&format!("{hash}.pack#12"), Folder::Packs));
+        assert!(is_staging_name(&format!("{hash}.json.zst#3"), Folder::Manifests));
+        assert!(is_staging_name("gc.json#7", Folder::State));
+        assert!(is_staging_name("SNAPGC-ARCHIVE#1", Folder::Root));
+        assert!(!is_staging_name("notes#1.txt", Folder::Root));
+        assert!(!is_staging_name(&format!("{hash}.pack#"), Folder::Packs));
+        assert!(!is_staging_name(&format!("{hash}.pack#1a"), Folder::Packs));
+        assert!(!is_staging_name(&format!("{hash}.json.zst#3"), Folder::Packs));
+        assert!(!is_staging_name("photo#2.jpg", Folder::Manifests));
+        assert!(!is_staging_name("gc.json#7", Folder::Root));
+    }
 }

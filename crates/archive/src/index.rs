@@ -11,9 +11,17 @@ use std::collections::{BTreeMap, HashMap};
 use swingstore::SnapshotHash;
 
 use crate::error::{Error, Result};
+use crate::inspect::Problem;
 use crate::manifest::{ChunkRef, Manifest};
-use crate::params::MANIFEST_LIMIT;
 use crate::store::{Archive, MANIFEST_DIR, manifest_name};
+
+/// What a listing of the manifests read.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub manifests: Vec<Manifest>,
+    /// Manifests that do not read, and why.
+    pub unreadable: Vec<Problem>,
+}
 
 /// Chunks by hash, and the archived snapshots.
 #[derive(Debug, Default, Clone)]
@@ -40,9 +48,10 @@ impl Index {
 }
 
 impl Archive {
-    /// Every manifest, read and checked; any that does not read or parse is an error (the
-    /// callers that delete fail closed on it).
-    pub(crate) fn read_manifests(&self) -> Result<Vec<Manifest>> {
+    /// Every manifest, read and checked. One that does not read or parse stops only its own
+    /// snapshot: it is returned among the unreadable, with why (issue 23), and the callers
+    /// that delete treat it as naming any pack.
+    pub(crate) fn read_manifests(&self) -> Result<Scan> {
         let listed = self.list_objects(MANIFEST_DIR)?;
         let mut paths = Vec::new();
         let mut names = Vec::new();
@@ -55,24 +64,35 @@ impl Archive {
                 None => tracing::warn!("ignoring {} in the archive's manifests", meta.location),
             }
         }
-        let got = self.get_many(&paths, MANIFEST_LIMIT);
-        let mut out = Vec::with_capacity(got.len());
+        let got = self.get_many(&paths, u64::MAX);
+        let mut scan = Scan::default();
         for ((path, name), bytes) in paths.iter().zip(&names).zip(got) {
-            let Some(bytes) = bytes? else {
+            let decoded = match bytes {
                 // Deleted between the listing and the read (retention in another handle).
-                continue;
+                Ok(None) => continue,
+                Ok(Some(bytes)) => Manifest::decode(&bytes, path.as_ref(), Some(name)),
+                Err(e) => Err(e),
             };
-            out.push(Manifest::decode(&bytes, path.as_ref(), Some(name))?);
+            match decoded {
+                Ok(m) => scan.manifests.push(m),
+                // A backend failure is not a damaged manifest: the whole read fails.
+                Err(Error::Store(e)) => return Err(Error::Store(e)),
+                Err(e) => scan.unreadable.push(Problem { item: path.to_string(), problem: e.to_string() }),
+            }
         }
-        Ok(out)
+        Ok(scan)
     }
 
     /// Runs `f` on the index, loading it first if needed.
     pub(crate) fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
         let mut inner = self.lock();
         if inner.index.is_none() {
-            let manifests = self.read_manifests()?;
-            inner.index = Some(Index::from_manifests(manifests));
+            let scan = self.read_manifests()?;
+            for p in &scan.unreadable {
+                // Their chunks are not offered for reuse: a step writes its own copies.
+                tracing::warn!("archive manifest {} does not read: {}", p.item, p.problem);
+            }
+            inner.index = Some(Index::from_manifests(scan.manifests));
         }
         match inner.index.as_mut() {
             Some(index) => f(index),

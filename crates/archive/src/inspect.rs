@@ -34,6 +34,8 @@ pub struct ArchiveStats {
     /// Pack bytes no manifest names (unfinished steps, dropped snapshots awaiting the
     /// archive's gc, dead chunks of packs kept for their other chunks).
     pub unnamed_bytes: u64,
+    /// Manifests that do not read (not counted above; `archive verify` names them).
+    pub unreadable_manifests: u64,
 }
 
 /// One problem `verify` found.
@@ -63,17 +65,34 @@ pub struct ArchiveVerify {
 }
 
 impl Archive {
-    /// Every archived snapshot, in hash order.
+    /// Every archived snapshot, in hash order (a manifest that does not read is left out,
+    /// with a warning: [`listing`](Self::listing) returns them).
     pub fn list(&self) -> Result<Vec<SnapshotEntry>> {
-        let mut all: Vec<SnapshotEntry> = self.read_manifests()?.iter().map(Manifest::entry).collect();
-        all.sort_by(|a, b| a.hash.cmp(&b.hash));
+        let (all, unreadable) = self.listing()?;
+        for p in unreadable {
+            tracing::warn!("archive manifest {} does not read: {}", p.item, p.problem);
+        }
         Ok(all)
+    }
+
+    /// Every archived snapshot whose manifest reads, in hash order, and the manifests that do
+    /// not (one damaged manifest does not hide the others).
+    pub fn listing(&self) -> Result<(Vec<SnapshotEntry>, Vec<Problem>)> {
+        let scan = self.read_manifests()?;
+        let mut all: Vec<SnapshotEntry> = scan.manifests.iter().map(Manifest::entry).collect();
+        all.sort_by(|a, b| a.hash.cmp(&b.hash));
+        Ok((all, scan.unreadable))
     }
 
     /// Totals.
     pub fn stats(&self) -> Result<ArchiveStats> {
-        let manifests = self.read_manifests()?;
-        let mut s = ArchiveStats { snapshots: manifests.len() as u64, ..ArchiveStats::default() };
+        let scan = self.read_manifests()?;
+        let manifests = scan.manifests;
+        let mut s = ArchiveStats {
+            snapshots: manifests.len() as u64,
+            unreadable_manifests: scan.unreadable.len() as u64,
+            ..ArchiveStats::default()
+        };
         let mut chunks = BTreeMap::new();
         let mut frames = BTreeSet::new();
         let mut named_stored = 0u64;
@@ -168,7 +187,12 @@ impl Archive {
         mut f: impl FnMut(&SnapshotEntry, &mut dyn Read) -> std::io::Result<()>,
     ) -> Result<u64> {
         let mut n = 0;
-        let mut manifests = self.read_manifests()?;
+        let scan = self.read_manifests()?;
+        if let Some(p) = scan.unreadable.first() {
+            // An export that claims the archived history must carry all of it.
+            return Err(crate::error::Error::Corrupt { object: p.item.clone(), reason: p.problem.clone() });
+        }
+        let mut manifests = scan.manifests;
         manifests.sort_by_key(|m| m.hash);
         for m in manifests {
             let mut spill = tempfile_or_memory(m.raw_bytes)?;

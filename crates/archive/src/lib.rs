@@ -41,6 +41,21 @@ pub use error::{Error, Result};
 pub use gc::{ArchiveGcOptions, ArchiveGcReport};
 pub use inspect::{ArchiveStats, ArchiveVerify, Problem};
 pub use location::Location;
-pub use manifest::{ChunkRef, Manifest, SnapshotEntry};
-pub use store::Archive;
+pub use manifest::{
+    ChunkRef, Manifest, SnapshotEntry, max_chunks, max_json_bytes as max_manifest_json_bytes,
+};
+pub use store::{Archive, MARKER_OBJECT};
 pub use write::Archived;
+
+/// `text`, cut to 200 characters (for messages quoting names read from an archive).
+pub(crate) fn short(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}

@@ -27,5 +27,8 @@ pub const PACK_TARGET: usize = 16 * 1024 * 1024;
 /// Format version of manifests and the state object.
 pub const FORMAT: u32 = 1;
 
-/// Largest manifest read (bytes): a 4 GiB snapshot of 16 KiB chunks is ~30 MB of JSON.
+/// Formerly the largest manifest read (bytes of JSON). A manifest is now bounded by the length
+/// of its snapshot instead ([`crate::Manifest::decode`], [`crate::max_manifest_json_bytes`]), so no
+/// snapshot is too large for its manifest to be read back (issue 23).
+#[deprecated(note = "manifests are bounded by their snapshot's length: see max_manifest_json_bytes")]
 pub const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;

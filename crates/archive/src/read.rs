@@ -13,7 +13,6 @@ use swingstore::SnapshotHash;
 
 use crate::error::{Error, Result};
 use crate::manifest::{ChunkRef, Manifest};
-use crate::params::MANIFEST_LIMIT;
 use crate::store::{Archive, manifest_path, pack_path};
 
 /// Raw bytes fetched at once.
@@ -24,7 +23,7 @@ impl Archive {
     pub fn manifest(&self, hash: &SnapshotHash) -> Result<Manifest> {
         let path = manifest_path(hash);
         let bytes =
-            self.get_object(&path, MANIFEST_LIMIT)?.ok_or_else(|| Error::NotFound { hash: hash.to_hex() })?;
+            self.get_object(&path, u64::MAX)?.ok_or_else(|| Error::NotFound { hash: hash.to_hex() })?;
         Manifest::decode(&bytes, path.as_ref(), Some(hash))
     }
 

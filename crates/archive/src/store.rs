@@ -4,10 +4,19 @@
 //! manifests/<snapshot sha256>.json.zst one per archived snapshot (manifest.rs)
 //! packs/<2 hex>/<pack sha256>.pack     zstd frames of chunks, written by one archive step
 //! state/gc.json                        the archive collector's condemnations (gc.rs)
+//! SNAPGC-ARCHIVE                       the marker: this is an archive, and the store owning it
 //! ```
+//!
+//! The marker is written when the archive is created (a missing or empty directory, an empty
+//! prefix), with the id of the store that opened it; a directory that holds anything else and
+//! no marker is refused, and so is a store other than the owner (issue 23). An archive written
+//! before markers existed (only `manifests/`, `packs/`, `state/`) is adopted.
+//! Within one process every [`Archive`] on the same location shares one chunk index and one
+//! writer's lock.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -31,8 +40,9 @@ pub struct Archive {
     location: Location,
     /// The directory, for a local archive.
     pub(crate) local_root: Option<PathBuf>,
-    /// The chunk index (loaded on first use) and the writer's exclusion.
-    pub(crate) inner: Mutex<Inner>,
+    /// The chunk index (loaded on first use) and the writer's exclusion: shared by every
+    /// `Archive` of this process on the same location.
+    pub(crate) inner: Arc<Mutex<Inner>>,
     fault: Mutex<Option<Fault>>,
 }
 
@@ -51,6 +61,32 @@ pub(crate) const MANIFEST_DIR: &str = "manifests";
 pub(crate) const PACK_DIR: &str = "packs";
 pub(crate) const STATE_OBJECT: &str = "state/gc.json";
 pub(crate) const MANIFEST_SUFFIX: &str = ".json.zst";
+/// The marker object at the archive's root.
+pub const MARKER_OBJECT: &str = "SNAPGC-ARCHIVE";
+/// The top-level names an archive holds (besides its marker).
+pub(crate) const ARCHIVE_DIRS: [&str; 3] = [MANIFEST_DIR, PACK_DIR, "state"];
+
+/// The marker's content.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    format: u32,
+    /// The id of the store that owns the archive (`None`: opened by a tool, not yet claimed).
+    owner: Option<String>,
+}
+
+/// The index and lock of each location open in this process.
+fn shared_inner(key: &str) -> Arc<Mutex<Inner>> {
+    static OPEN: Mutex<Option<HashMap<String, Weak<Mutex<Inner>>>>> = Mutex::new(None);
+    let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    let map = open.get_or_insert_with(HashMap::new);
+    map.retain(|_, w| w.strong_count() > 0);
+    if let Some(inner) = map.get(key).and_then(Weak::upgrade) {
+        return inner;
+    }
+    let inner = Arc::new(Mutex::new(Inner::default()));
+    map.insert(key.to_owned(), Arc::downgrade(&inner));
+    inner
+}
 
 pub(crate) fn manifest_path(hash: &SnapshotHash) -> ObjectPath {
     ObjectPath::from(format!("{MANIFEST_DIR}/{}{MANIFEST_SUFFIX}", hash.to_hex()))
@@ -76,29 +112,114 @@ pub(crate) fn pack_name(path: &ObjectPath) -> Option<[u8; 32]> {
 }
 
 impl Archive {
-    /// Opens (a local directory: creates) the archive at `location`.
+    /// Opens (a local directory: creates) the archive at `location`, without claiming it for
+    /// a store (tools and tests; a store opens its archive with [`open_owned`](Self::open_owned)).
     pub fn open(location: &str) -> Result<Self> {
         Self::open_with(location, &[])
+    }
+
+    /// Opens the archive at `location` for the store whose id is `owner`
+    /// ([`SwingStore::store_id`](swingstore::SwingStore::store_id)): creates it (marker with
+    /// this owner) in a missing or empty place, claims an unclaimed one, and refuses one
+    /// another store owns or a non-empty place that is not an archive.
+    pub fn open_owned(location: &str, owner: &str, s3_options: &[(&str, &str)]) -> Result<Self> {
+        let archive = Self::open_unchecked(location, s3_options)?;
+        archive.check_marker(Some(owner))?;
+        Ok(archive)
     }
 
     /// Like [`open`](Self::open), with S3 settings given here rather than in the environment
     /// (object_store's config keys, e.g. `("aws_endpoint", "http://127.0.0.1:9000")`); they
     /// override the environment's. For tests and tools.
     pub fn open_with(location: &str, s3_options: &[(&str, &str)]) -> Result<Self> {
+        let archive = Self::open_unchecked(location, s3_options)?;
+        archive.check_marker(None)?;
+        Ok(archive)
+    }
+
+    fn open_unchecked(location: &str, s3_options: &[(&str, &str)]) -> Result<Self> {
         let location = Location::parse(location)?;
         let (backend, local_root) = location.open_with(s3_options)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Other(format!("starting the archive's I/O runtime: {e}")))?;
-        Ok(Self {
-            backend,
-            rt,
-            location,
-            local_root,
-            inner: Mutex::new(Inner::default()),
-            fault: Mutex::new(None),
-        })
+        let key = match &local_root {
+            Some(root) => format!("dir:{}", root.display()),
+            None => {
+                let mut opts: Vec<String> = s3_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                opts.sort();
+                format!("{location} {}", opts.join(" "))
+            }
+        };
+        Ok(Self { backend, rt, location, local_root, inner: shared_inner(&key), fault: Mutex::new(None) })
+    }
+
+    /// The owner recorded in the marker, checked (see [`open_owned`](Self::open_owned)).
+    fn check_marker(&self, owner: Option<&str>) -> Result<()> {
+        let refuse = |reason: String| Error::Refused { location: self.location.to_string(), reason };
+        let path = ObjectPath::from(MARKER_OBJECT);
+        if let Some(bytes) = self.get_object(&path, 64 * 1024)? {
+            let marker: Marker = serde_json::from_slice(&bytes)
+                .map_err(|e| refuse(format!("its {MARKER_OBJECT} marker does not parse ({e})")))?;
+            return match (owner, marker.owner.as_deref()) {
+                (Some(me), Some(theirs)) if me != theirs => Err(refuse(format!(
+                    "it belongs to another store (id {theirs}; this store is {me}): one archive \
+                     per store, or one store's retention deletes the other's history"
+                ))),
+                (Some(me), None) => self.write_marker(Some(me)),
+                _ => Ok(()),
+            };
+        }
+        // No marker: only an empty place, or an archive from before markers, is taken.
+        if let Some(stranger) = self.foreign_entry()? {
+            return Err(refuse(format!(
+                "the directory is not empty and holds no {MARKER_OBJECT} marker (found {}): \
+                 refusing to use it as an archive",
+                crate::short(&stranger)
+            )));
+        }
+        self.write_marker(owner)
+    }
+
+    fn write_marker(&self, owner: Option<&str>) -> Result<()> {
+        let marker = Marker { format: crate::params::FORMAT, owner: owner.map(str::to_owned) };
+        let bytes =
+            serde_json::to_vec(&marker).map_err(|e| Error::Other(format!("encoding the marker: {e}")))?;
+        // Durable like every object (local: file and directory fsynced): the archive marker
+        // step of docs/CRASH-SAFETY.md.
+        self.put_object(&ObjectPath::from(MARKER_OBJECT), bytes)
+    }
+
+    /// An entry at the archive's root that no archive writes, if any.
+    fn foreign_entry(&self) -> Result<Option<String>> {
+        let ours = |name: &str| ARCHIVE_DIRS.contains(&name) || name == MARKER_OBJECT;
+        if let Some(root) = &self.local_root {
+            let entries = std::fs::read_dir(root).map_err(|e| Error::Location {
+                location: root.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::Location {
+                    location: root.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if !(ours(&name) && (is_dir || name == MARKER_OBJECT)) {
+                    return Ok(Some(name));
+                }
+            }
+            return Ok(None);
+        }
+        for meta in self.list_objects("")? {
+            let name = meta.location.to_string();
+            let top = name.split('/').next().unwrap_or("");
+            if !ours(top) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
     }
 
     /// Test hook: the names of every object, sorted. Not part of the API.
@@ -176,6 +297,17 @@ impl Archive {
         self.block_on(async {
             self.backend.put(path, PutPayload::from(bytes)).await?;
             Ok(())
+        })
+    }
+
+    /// The object's size, `None` if absent.
+    pub(crate) fn object_size(&self, path: &ObjectPath) -> Result<Option<u64>> {
+        self.block_on(async {
+            match self.backend.head(path).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 

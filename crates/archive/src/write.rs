@@ -114,6 +114,44 @@ impl Archive {
         self.exists(&manifest_path(hash))
     }
 
+    /// Whether the archive holds a copy of `hash` that can be read: its manifest decodes and
+    /// names `hash`, and every pack it names exists and is long enough (one HEAD per pack).
+    /// A damaged manifest is not a copy (issue 23: garbage at `manifests/<h>.json.zst` must not
+    /// let the collector unlink the only copy): `false`, and the next archive step rewrites it.
+    pub fn holds(&self, hash: &SnapshotHash) -> Result<bool> {
+        let manifest = match self.manifest(hash) {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(Error::Corrupt { object, reason }) => {
+                tracing::warn!("archive manifest {object} is damaged ({reason}): not counted as archived");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut ends: std::collections::BTreeMap<[u8; 32], u64> = std::collections::BTreeMap::new();
+        for c in &manifest.chunks {
+            let end = ends.entry(c.pack).or_default();
+            *end = (*end).max(c.offset + u64::from(c.stored_len));
+        }
+        for (pack, end) in ends {
+            match self.object_size(&pack_path(&pack))? {
+                Some(size) if size >= end => {}
+                found => {
+                    tracing::warn!(
+                        "archive manifest of {hash} names pack {} ({}): not counted as archived",
+                        pack_path(&pack),
+                        match found {
+                            None => "missing".to_owned(),
+                            Some(size) => format!("{size} bytes, {end} needed"),
+                        }
+                    );
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Archives the snapshot `hash`, read from `reader`, named last by `named`, at the store's
     /// committed epoch `epoch`. With `reader_verifies` the reader itself fails on bytes that do
     /// not hash to `hash` (a store's [`BlobReader`](swingstore::BlobReader) does); otherwise
@@ -126,7 +164,8 @@ impl Archive {
         reader: &mut (dyn Read + Send),
         reader_verifies: bool,
     ) -> Result<Archived> {
-        if self.contains(hash)? {
+        // A readable copy is enough; a damaged one is replaced.
+        if self.holds(hash)? {
             return Ok(Archived { hash: hash.to_hex(), already: true, ..Archived::default() });
         }
         self.with_index(|index| {

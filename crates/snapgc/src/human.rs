@@ -62,3 +62,14 @@ mod tests {
         assert_eq!(micros(4_560_000), "4.56 s");
     }
 }
+
+/// `text`, or its first 120 characters and its length when longer (a 100 KB key must not
+/// become a 100 KB stderr line).
+pub fn shorten(text: &str) -> String {
+    const LIMIT: usize = 120;
+    if text.len() <= LIMIT {
+        return text.to_owned();
+    }
+    let cut = (0..=LIMIT).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} bytes)", &text[..cut], text.len())
+}

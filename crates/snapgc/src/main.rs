@@ -8,7 +8,7 @@ mod cli;
 mod commands;
 mod human;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,8 +17,16 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, exit};
 
 fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).init();
+    // sled's own warnings (e.g. about a lock it waits for) are not ours to show: they would
+    // split an error into several lines. RUST_LOG still shows them.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,sled=error"));
+    // Colour only on a terminal: a log file or a pipe gets plain text.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 
     let cli = Cli::parse();
     let json = cli.json;

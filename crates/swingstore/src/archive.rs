@@ -107,11 +107,16 @@ impl SwingStore {
         self.check_writable()?;
         let inner = &self.inner;
         // Under the commit lock, which every collection holds: a pass sees one configuration.
+        if let Some(c) = &config {
+            c.validate()?;
+            self.check_archive_location(c)?;
+            // The owner an archive records: made now, before any archive is opened.
+            self.store_id()?;
+        }
         let _commit = inner.kv.commit_guard();
         let db = inner.kv.db();
         match &config {
             Some(c) => {
-                c.validate()?;
                 let encoded = codec::encode(c)?;
                 codec::check_fits(&encoded, "archive config")?;
                 db.insert(ARCHIVE_KEY, encoded)?;
@@ -125,6 +130,26 @@ impl SwingStore {
         inner.kv.sync_log(crate::durability::SyncStep::Config)?;
         *inner.archive.config.write().unwrap_or_else(|p| p.into_inner()) = config;
         Ok(())
+    }
+
+    /// The store's id: 32 hex digits made once (when an archive is first configured or opened)
+    /// and kept in the store, durably. An archive records the id of the store that owns it and
+    /// refuses every other store.
+    pub fn store_id(&self) -> Result<String> {
+        let db = self.inner.kv.db();
+        if let Some(id) = db.get(crate::schema::STORE_ID_KEY)? {
+            return String::from_utf8(id.to_vec())
+                .map_err(|_| Error::Codec { what: "store id".into(), reason: "not UTF-8".into() });
+        }
+        self.check_writable()?;
+        let _commit = self.inner.kv.commit_guard();
+        if let Some(id) = db.get(crate::schema::STORE_ID_KEY)? {
+            return Ok(String::from_utf8_lossy(&id).into_owned());
+        }
+        let id = new_store_id(self.path());
+        db.insert(crate::schema::STORE_ID_KEY, id.as_bytes())?;
+        self.inner.kv.sync_log(crate::durability::SyncStep::Config)?;
+        Ok(id)
     }
 
     /// Attaches the archiver the collector hands history to (the one for the configured
@@ -146,6 +171,62 @@ impl SwingStore {
     pub(crate) fn archiver(&self) -> Option<Arc<dyn Archiver>> {
         self.inner.archive.archiver.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+impl SwingStore {
+    /// Checks an archive configuration as [`set_archive_config`](Self::set_archive_config)
+    /// will, without changing anything: the location is well-formed and, for a directory,
+    /// absolute, not a file, and neither inside the store nor containing it (the store's own
+    /// files would be taken for archive objects, or replaced).
+    pub fn check_archive_config(&self, config: &ArchiveConfig) -> Result<()> {
+        config.validate()?;
+        self.check_archive_location(config)
+    }
+
+    fn check_archive_location(&self, config: &ArchiveConfig) -> Result<()> {
+        let loc = &config.location;
+        if loc.contains("://") {
+            return Ok(());
+        }
+        let path = std::path::Path::new(loc);
+        if !path.is_absolute() {
+            return Err(Error::Config(format!(
+                "the archive directory {} is relative: give an absolute path (every process opening the store must find it)",
+                crate::error::shorten(loc)
+            )));
+        }
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_dir()
+        {
+            return Err(Error::Config(format!(
+                "the archive location {} is not a directory",
+                crate::error::shorten(loc)
+            )));
+        }
+        let resolved = crate::paths::resolve(path).map_err(|e| Error::io(path, e))?;
+        let store = crate::paths::resolve(self.path()).map_err(|e| Error::io(self.path(), e))?;
+        if resolved.starts_with(&store) || store.starts_with(&resolved) {
+            return Err(Error::Config(format!(
+                "the archive directory {} and the store {} must not contain one another",
+                resolved.display(),
+                store.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A fresh store id: 32 hex digits of sha256 over the store's path, the time and the process.
+fn new_store_id(root: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(root.as_os_str().as_encoded_bytes());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.update(now.as_nanos().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(N.fetch_add(1, std::sync::atomic::Ordering::SeqCst).to_le_bytes());
+    hex::encode(&h.finalize()[..16])
 }
 
 /// The archive state of an open store.

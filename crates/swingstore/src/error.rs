@@ -71,9 +71,14 @@ pub enum Error {
         reason: String,
     },
 
-    /// Invalid configuration (root patterns, grace).
+    /// Invalid configuration (root patterns, grace, archive, metrics file).
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// A request refused in the store's present state (not a configuration problem), e.g. an
+    /// offline pass while a block is open.
+    #[error("{0}")]
+    Refused(String),
 
     /// A file-system error, with the path it concerns.
     #[error("I/O error on {path}: {cause}")]

@@ -35,6 +35,7 @@ mod inspect;
 mod kv;
 mod layout;
 mod lease;
+mod paths;
 mod roots;
 mod schema;
 mod statesync;
@@ -52,6 +53,7 @@ pub use hash::SnapshotHash;
 pub use inspect::{BlobInfo, BlobState, Stats, VerifyReport};
 pub use kv::KvStore;
 pub use lease::Lease;
+pub use paths::{is_inside as path_is_inside, resolve as resolve_path};
 pub use roots::{NamedBy, RootPatterns, RootUse, format_root_value, parse_root_reference, parse_root_value};
 pub use statesync::{
     ArtifactMode, DATA_FILE, ExportArtifact, ExportDataHash, ExportDir, ExportSource, ExportSummary,

@@ -12,6 +12,7 @@
 //! | `s/epoch`, `s/root_generation`, `s/save_generation` | store counters, 8 bytes big-endian |
 //! | `s/config` | the collector configuration (codec record) |
 //! | `s/gc_state` | the collector's skip state (codec record) |
+//! | `s/store_id` | the store's id (32 hex digits), made when an archive is first configured or opened: the archive's owner |
 //! | `s/metrics_file` | where the Prometheus metrics file goes (UTF-8 path), when not the default |
 //! | `s/archive` | the archive configured for the store: location and retention (codec record) |
 //! | `s/session_open` | present while a session is open: its presence at open means a crash |
@@ -66,6 +67,9 @@ pub(crate) fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64> {
         }
     }
 }
+
+/// The store's id (32 hex digits, made once): what an archive records as its owner.
+pub(crate) const STORE_ID_KEY: &[u8] = b"s/store_id";
 
 /// Where the metrics file goes (a UTF-8 path), when it is not `<store>/metrics.prom`.
 pub(crate) const METRICS_FILE_KEY: &[u8] = b"s/metrics_file";

@@ -32,7 +32,8 @@ fn open(store: &SwingStore) -> Result<Arc<Archive>> {
 }
 
 pub fn ls(store: &SwingStore, json: bool) -> Result<u8> {
-    let entries = open(store)?.list()?;
+    // One damaged manifest does not hide the others: listed, then named on stderr (exit 1).
+    let (entries, unreadable) = open(store)?.listing()?;
     if json {
         print_json(&entries)?;
     } else {
@@ -51,7 +52,10 @@ pub fn ls(store: &SwingStore, json: bool) -> Result<u8> {
             .collect();
         print_text(&text)?;
     }
-    Ok(exit::OK)
+    for p in &unreadable {
+        eprintln!("snapgc: archive manifest {} does not read: {}", p.item, p.problem);
+    }
+    Ok(if unreadable.is_empty() { exit::OK } else { exit::PROBLEMS })
 }
 
 #[derive(Serialize)]
@@ -64,9 +68,17 @@ struct Got {
 pub fn get(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
     let archive = open(store)?;
     let doing = format!("reading {hash} from the archive");
-    let written = write_snapshot("archive get", hash, &doing, output, json, ".snapgc-archive-get-", |out| {
-        Ok(archive.get_into(hash, out)?)
-    })?;
+    let protected = super::protected_dirs(store);
+    let written = write_snapshot(
+        "archive get",
+        hash,
+        &doing,
+        output,
+        json,
+        ".snapgc-archive-get-",
+        &protected,
+        |out| Ok(archive.get_into(hash, out)?),
+    )?;
     if let (Some(raw_bytes), Some(output), true) = (written, output, json) {
         print_json(&Got { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
     }
@@ -156,7 +168,18 @@ pub fn gc(store: &SwingStore, dry_run: bool, budget: Option<u64>, json: bool) ->
                 "pending", report.pending
             );
         }
+        if !report.unreadable.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {:<18} {} (no pack is deleted while one is unreadable)",
+                "unreadable",
+                report.unreadable.len()
+            );
+        }
         print_text(&s)?;
     }
-    Ok(exit::OK)
+    for problem in &report.unreadable {
+        eprintln!("snapgc: archive manifest {problem}");
+    }
+    Ok(if report.unreadable.is_empty() { exit::OK } else { exit::PROBLEMS })
 }

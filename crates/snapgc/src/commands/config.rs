@@ -1,7 +1,7 @@
 //! `config` (the root patterns and default grace kept in the store) and `config set` (change
 //! them, refusing to un-root committed keys unless forced).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use swingstore::{ArchiveConfig, GcConfig, SwingStore};
 
@@ -143,6 +143,16 @@ pub fn set(
     if !archive.is_empty() {
         let new = archive.apply(archive_before.clone())?;
         if new != archive_before {
+            if let Some(config) = &new {
+                // Refuse what can never work before anything is created: then open the
+                // archive as this store's (a missing or empty directory becomes an archive
+                // owned by it; another store's archive or a user's directory is refused).
+                store.check_archive_config(config)?;
+                if archive_before.as_ref().map(|a| &a.location) != Some(&config.location) {
+                    archive::Archive::open_owned(&config.location, &store.store_id()?, &[])
+                        .with_context(|| format!("config set --archive {}", config.location))?;
+                }
+            }
             store.set_archive_config(new)?;
         }
     }

@@ -99,6 +99,7 @@ pub fn export(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, js
         output,
         json,
         ".snapgc-export-",
+        &super::protected_dirs(store),
         |out| Ok(store.load_into(hash, out)?),
     )?;
     if let (Some(raw_bytes), Some(output), true) = (written, output, json) {

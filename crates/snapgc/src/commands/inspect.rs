@@ -75,6 +75,7 @@ pub fn verify(store: &SwingStore, deep: bool, json: bool) -> Result<u8> {
         .or_else(|| report.corrupt.first().map(|h| format!("corrupt {h}")))
         .or_else(|| report.orphans.first().map(|f| format!("orphan {f}")))
         .or_else(|| report.bad_roots.first().map(|k| format!("bad root {k}")))
+        .map(|first| human::shorten(&first))
         .unwrap_or_default();
     eprintln!(
         "snapgc: verify found problems in {}: {} (first: {first})",

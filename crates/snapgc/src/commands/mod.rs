@@ -111,6 +111,17 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The directories no output file may be written into: the store's, and a local archive's.
+fn protected_dirs(store: &SwingStore) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut dirs = vec![("store directory", store.path().to_owned())];
+    if let Some(archive) = store.archive_config()
+        && !archive.location.contains("://")
+    {
+        dirs.push(("archive directory", std::path::PathBuf::from(archive.location)));
+    }
+    dirs
+}
+
 fn open_store(dir: Option<&Path>, create: bool) -> Result<SwingStore> {
     let Some(dir) = dir else {
         bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");

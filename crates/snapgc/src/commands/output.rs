@@ -32,6 +32,11 @@ pub fn print_text(text: &str) -> Result<()> {
 /// "exporting <hash>"). To FILE, through a temp file beside it (`temp_prefix`), synced and renamed over FILE
 /// only once every byte verified, so a damaged snapshot never leaves a partial FILE; returns the
 /// length written. To stdout (refused with `json`, or when stdout is a terminal): returns `None`.
+///
+/// FILE is refused (before anything is read or written) when it is inside one of `forbidden`
+/// (the store's directory, a local archive's: replacing their files would destroy a snapshot
+/// or the store), or when it exists and is not a regular file (a device, FIFO, directory or
+/// symlink: the rename would replace the node itself; redirect stdout to write into one).
 pub fn write_snapshot(
     command: &str,
     hash: &swingstore::SnapshotHash,
@@ -39,8 +44,12 @@ pub fn write_snapshot(
     output: Option<&Path>,
     json: bool,
     temp_prefix: &str,
+    forbidden: &[(&str, std::path::PathBuf)],
     mut fill: impl FnMut(&mut dyn Write) -> Result<u64>,
 ) -> Result<Option<u64>> {
+    if let Some(output) = output {
+        check_output(command, output, forbidden)?;
+    }
     let Some(output) = output else {
         if json {
             bail!("{command} --json needs -o FILE (stdout would carry the snapshot bytes)");
@@ -48,11 +57,20 @@ pub fn write_snapshot(
         if io::stdout().is_terminal() {
             bail!("refusing to write snapshot {hash} (binary) to a terminal: use -o FILE or redirect stdout");
         }
-        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-        fill(&mut out).with_context(|| {
-            format!("{doing} (the bytes already written to stdout are unverified: discard them)")
-        })?;
-        out.flush()?;
+        let mut out = Counting { inner: BufWriter::with_capacity(1 << 20, io::stdout().lock()), written: 0 };
+        let filled = fill(&mut out);
+        if let Err(e) = filled {
+            // Warn about unverified bytes only when some were written (an unknown hash writes none).
+            if out.written > 0 {
+                let _ = out.inner.flush();
+                return Err(e.context(format!(
+                    "{doing} (the {} bytes already written to stdout are unverified: discard them)",
+                    out.written
+                )));
+            }
+            return Err(e.context(doing.to_owned()));
+        }
+        out.inner.flush()?;
         return Ok(None);
     };
     let dir = match output.parent() {
@@ -81,6 +99,50 @@ pub fn write_snapshot(
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(Some(raw_bytes))
+}
+
+/// A writer that counts what it was given.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Refuses an output file inside one of `forbidden` (what, directory) or an existing one that
+/// is not a regular file (see [`write_snapshot`]).
+pub fn check_output(command: &str, output: &Path, forbidden: &[(&str, std::path::PathBuf)]) -> Result<()> {
+    for (what, dir) in forbidden {
+        if swingstore::path_is_inside(output, dir)
+            .with_context(|| format!("{command}: cannot resolve {}", output.display()))?
+        {
+            bail!(
+                "{command}: refusing to write {}: it is inside the {what} {} (it would replace the {what}'s own files)",
+                output.display(),
+                dir.display()
+            );
+        }
+    }
+    match std::fs::symlink_metadata(output) {
+        Ok(meta) if !meta.file_type().is_file() => bail!(
+            "{command}: refusing to replace {}: it exists and is not a regular file (a device, FIFO, \
+             directory or symlink); to write into it, send stdout there instead (> {})",
+            output.display(),
+            output.display()
+        ),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("{command}: cannot look at {}", output.display())),
+    }
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

@@ -161,6 +161,14 @@ fn render(dir: &Path, shown: &Shown) -> String {
     if let Some(why) = &s.last_error {
         attention.push(format!("last error: {why}"));
     }
+    if s.errors > 0 {
+        let archive = if s.archive_errors > 0 {
+            format!(" ({} could not be archived)", s.archive_errors)
+        } else {
+            String::new()
+        };
+        attention.push(format!("LAST GC REPORTED {} ERROR(S){archive}", s.errors));
+    }
     row(&mut out, "attention", if attention.is_empty() { "none".into() } else { attention.join("; ") });
     out
 }

@@ -60,8 +60,12 @@ pub(super) fn handle_strays(pass: &Pass<'_>, listing: &AreaListing, report: &mut
     for stray in &listing.strays {
         report.strays.push(crate::error::shorten(stray));
         let quarantined = parse_quarantine_file_name(stray);
+        // A healthy `<h>.lz4` beside a stale `<h>.lz4.corrupt` (a later save healed it): the
+        // quarantined file is not the only copy; an offline pass removes it like any other.
+        let healed = quarantined.is_some_and(|hash| listing.has_file(&hash));
         if let Some(hash) = quarantined
             && pass.live.contains(&hash)
+            && !healed
         {
             report.errors.push(SweepError {
                 item: hash.to_hex(),
@@ -106,13 +110,29 @@ pub(super) fn check_live_present(
     missing.sort();
     let count = missing.len() as u64;
     for hash in missing {
-        let key = pass.live.first_root(hash).map(crate::error::shorten).unwrap_or_default();
+        // The mark records keys only when asked: look the root up for the (rare) missing one.
+        let key = match pass.live.first_root(hash) {
+            Some(key) => crate::error::shorten(key),
+            None => root_naming(pass, hash).unwrap_or_else(|| "(unknown)".into()),
+        };
         report.errors.push(SweepError {
             item: hash.to_hex(),
             error: format!("live snapshot missing (named by root {key}): its vat cannot be paged in"),
         });
     }
     count
+}
+
+/// The first committed root key naming `hash`, shortened.
+fn root_naming(pass: &Pass<'_>, hash: &SnapshotHash) -> Option<String> {
+    let mut found = None;
+    let _ = pass.store.inner.kv.for_each_root(|key, entry| {
+        if found.is_none() && entry.as_ref().is_ok_and(|h| h == hash) {
+            found = Some(crate::error::shorten(key));
+        }
+        Ok(())
+    });
+    found
 }
 
 /// Identity of a file: a rename over the name makes a different one.

@@ -70,6 +70,9 @@ pub struct GcReport {
     pub kept: Vec<Kept>,
     /// Per-item failures; the pass went on.
     pub errors: Vec<SweepError>,
+    /// Of those, blobs kept because they could not be archived (with an archive configured).
+    #[serde(default)]
+    pub archive_errors: u64,
     /// Time spent marking (or deciding to skip), in microseconds.
     pub mark_us: u64,
     /// Time spent sweeping, in microseconds.

@@ -195,6 +195,7 @@ pub(super) fn run(
             && let Err(error) = archive_first(pass, archive, &hash)
         {
             settled = false;
+            report.archive_errors += 1;
             report.errors.push(SweepError { item: hash.to_hex(), error });
             blobs_left += 1;
             bytes_left += stored;

@@ -25,7 +25,7 @@ impl KvStore {
         self.durability.check()?;
         let _commit = self.commit_guard();
         if let Some(key) = writes.keys().find(|k| self.is_root(k)) {
-            return Err(Error::Config(format!(
+            return Err(Error::Refused(format!(
                 "internal: root key {} in an unstaged write",
                 crate::error::shorten(key)
             )));
@@ -133,6 +133,22 @@ impl KvStore {
                 return Err(Error::WouldUnroot { count: unrooted.len(), keys });
             }
             let (new_index, rooted) = roots.rebuild(&self.db, patterns, &mut batch)?;
+            // A key that becomes a root must name a snapshot: one whose value does not parse
+            // would make every pass fail closed (e.g. `--root-pattern '*'` over plain keys).
+            let bad: Vec<(&String, &String)> = new_index
+                .iter()
+                .filter_map(|(k, e)| e.as_ref().err().map(|reason| (k, reason)))
+                .filter(|(k, _)| rooted.contains(k))
+                .collect();
+            if let Some((key, reason)) = bad.first() {
+                return Err(Error::Config(format!(
+                    "these root patterns would make {} committed key(s) roots whose values do not name \
+                     a snapshot, and collection would stop: {} ({reason}){}",
+                    bad.len(),
+                    crate::error::shorten(key),
+                    if bad.len() > 1 { format!(" and {} more", bad.len() - 1) } else { String::new() }
+                )));
+            }
             (new_index, unrooted, rooted)
         };
         let root_generation = self.root_generation() + 1;

@@ -27,6 +27,8 @@ pub(crate) fn fill(s: &mut StoreStatus, report: &GcReport, totals: &AreaTotals) 
     s.garbage_bytes = totals.stored_bytes.saturating_sub(totals.live_bytes);
     s.pending = report.pending;
     s.missing_live = totals.missing_live;
+    s.errors = report.errors.len() as u64;
+    s.archive_errors = report.archive_errors;
     s.failed_closed = None;
     s.last_error = None;
     s.last_pass = report.clone();

@@ -61,6 +61,18 @@ pub(crate) fn render(s: &StoreStatus) -> String {
         &[("", if s.failed_closed.is_some() { 1.0 } else { 0.0 })],
     );
     metric(
+        "snapgc_gc_errors",
+        "gauge",
+        "Per-item errors of the last full collection (each kept something it should have done).",
+        &[("", g(s.errors))],
+    );
+    metric(
+        "snapgc_archive_errors",
+        "gauge",
+        "Blobs the last full collection kept because it could not archive them.",
+        &[("", g(s.archive_errors))],
+    );
+    metric(
         "snapgc_gc_passes_total",
         "counter",
         "Collections run since the store was opened.",

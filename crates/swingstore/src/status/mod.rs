@@ -13,7 +13,7 @@
 mod backlog;
 mod board;
 mod metrics;
-mod writer;
+pub(crate) mod writer;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,13 @@ pub struct StoreStatus {
     pub pending: u64,
     /// Live snapshots whose blob is missing (a vat that cannot be paged in).
     pub missing_live: u64,
+    /// Per-item errors the last full pass reported (failed unlinks, blobs it could not archive,
+    /// missing live snapshots): every one kept something it should have done.
+    #[serde(default)]
+    pub errors: u64,
+    /// Of those, blobs kept because they could not be archived.
+    #[serde(default)]
+    pub archive_errors: u64,
     /// The last pass failed closed (a malformed root): nothing is deleted until it is fixed.
     pub failed_closed: Option<String>,
     /// The last pass failed otherwise (an I/O error, a poisoned handle).
@@ -74,9 +81,10 @@ pub struct StoreStatus {
 
 impl StoreStatus {
     /// Whether the status says something an operator must act on: a live snapshot is missing,
-    /// or the last pass failed closed.
+    /// the last pass failed closed, or it reported errors (e.g. every `gc` failing on the
+    /// archive, so that replaced snapshots pile up).
     pub fn needs_attention(&self) -> bool {
-        self.missing_live > 0 || self.failed_closed.is_some()
+        self.missing_live > 0 || self.failed_closed.is_some() || self.errors > 0
     }
 
     /// The status as JSON (what `status.json` holds).

@@ -54,10 +54,21 @@ impl SwingStore {
 
     /// Sets where the Prometheus metrics file is written (`None`: `<store>/metrics.prom`), for
     /// example node_exporter's textfile directory. Persisted in the store (durably).
+    ///
+    /// The path is made absolute (every process writes the same file, whatever its working
+    /// directory) and refused, with [`Error::Config`], when it can never be right (issue 23):
+    /// inside the store directory (other than the default `metrics.prom`) or inside a local
+    /// archive directory, in a directory that does not exist, or naming an existing file that
+    /// is not a metrics file this store wrote (anything but a regular file starting with
+    /// `# HELP snapgc_`, or an empty one).
     pub fn set_metrics_file(&self, path: Option<&Path>) -> Result<()> {
         self.check_writable()?;
+        let path = match path {
+            Some(p) => Some(self.check_metrics_path(p)?),
+            None => None,
+        };
         let db = self.inner.kv.db();
-        match path {
+        match &path {
             Some(p) => {
                 let text =
                     p.to_str().ok_or_else(|| Error::Config(format!("{} is not UTF-8", p.display())))?;
@@ -68,7 +79,60 @@ impl SwingStore {
             }
         }
         self.inner.kv.sync_log(crate::durability::SyncStep::Config)?;
-        self.inner.status.set_metrics_path(path.map(Path::to_owned));
+        self.inner.status.set_metrics_path(path);
         Ok(())
+    }
+
+    /// The metrics path resolved, or why it is refused.
+    fn check_metrics_path(&self, path: &Path) -> Result<PathBuf> {
+        let shown = || crate::error::shorten(&path.display().to_string());
+        let resolved = crate::paths::resolve(path).map_err(|e| Error::io(path, e))?;
+        let store = crate::paths::resolve_target(self.path()).map_err(|e| Error::io(self.path(), e))?;
+        let default = store.join(crate::status::METRICS_FILE);
+        let inside_store = crate::paths::is_inside(path, &store).map_err(|e| Error::io(path, e))?;
+        if inside_store && resolved != default {
+            return Err(Error::Config(format!(
+                "the metrics file {} is inside the store directory {}: it would replace the store's own files",
+                shown(),
+                store.display()
+            )));
+        }
+        if let Some(archive) = self.archive_config()
+            && !archive.location.contains("://")
+            && crate::paths::is_inside(path, Path::new(&archive.location)).map_err(|e| Error::io(path, e))?
+        {
+            return Err(Error::Config(format!(
+                "the metrics file {} is inside the archive directory {}",
+                shown(),
+                archive.location
+            )));
+        }
+        match resolved.parent().map(std::fs::metadata) {
+            Some(Ok(meta)) if meta.is_dir() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "the metrics file {}: its directory does not exist (create it first)",
+                    shown()
+                )));
+            }
+        }
+        match std::fs::symlink_metadata(&resolved) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&resolved, e)),
+            Ok(meta) if !meta.file_type().is_file() => {
+                return Err(Error::Config(format!(
+                    "the metrics file {} exists and is not a regular file (a symlink, directory, device or FIFO)",
+                    shown()
+                )));
+            }
+            Ok(_) if !crate::status::writer::looks_like_metrics(&resolved) => {
+                return Err(Error::Config(format!(
+                    "the metrics file {} exists and is not a metrics file snapgc wrote: refusing to replace it",
+                    shown()
+                )));
+            }
+            Ok(_) => {}
+        }
+        Ok(resolved)
     }
 }
