@@ -46,13 +46,18 @@ pub enum SyncStep {
     /// A clean close: pending blob files and `snapshots/` (unlinks included) before the
     /// unclean-close marker goes.
     CloseBlobs,
+    /// State-sync import: the `IMPORT-INCOMPLETE` marker's bytes and its name in the target,
+    /// before anything else of the import is written.
+    ImportMarker,
+    /// State-sync import: the marker's removal, once the import's one commit is durable.
+    ImportFinish,
 }
 
 // Names, descriptions and the list serve the test builds (the mutation check, `--list-syncs`).
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 impl SyncStep {
     /// Every step, in the order a store meets them.
-    pub const ALL: [SyncStep; 11] = [
+    pub const ALL: [SyncStep; 13] = [
         SyncStep::StoreCreate,
         SyncStep::KvCreate,
         SyncStep::KvDir,
@@ -64,6 +69,8 @@ impl SyncStep {
         SyncStep::KvBlobs,
         SyncStep::Config,
         SyncStep::CloseBlobs,
+        SyncStep::ImportMarker,
+        SyncStep::ImportFinish,
     ];
 
     /// The step's name (`--skip-sync NAME`, `SWINGSTORE_SKIP_SYNC`).
@@ -80,6 +87,8 @@ impl SyncStep {
             SyncStep::KvDir => "kv-dir",
             SyncStep::Config => "config",
             SyncStep::CloseBlobs => "close-blobs",
+            SyncStep::ImportMarker => "import-marker",
+            SyncStep::ImportFinish => "import-finish",
         }
     }
 
@@ -97,6 +106,8 @@ impl SyncStep {
             SyncStep::KvDir => "sync.kv-dir",
             SyncStep::Config => "sync.config",
             SyncStep::CloseBlobs => "sync.close-blobs",
+            SyncStep::ImportMarker => "sync.import-marker",
+            SyncStep::ImportFinish => "sync.import-finish",
         }
     }
 
@@ -116,6 +127,8 @@ impl SyncStep {
             SyncStep::KvDir => "the name of the snapshot file sled's recovery writes at open",
             SyncStep::Config => "a new collector configuration and its root index",
             SyncStep::CloseBlobs => "pending blobs and unlinks, before a clean close drops the marker",
+            SyncStep::ImportMarker => "an import's IMPORT-INCOMPLETE marker, before it writes anything else",
+            SyncStep::ImportFinish => "the import marker's removal, once the import's commit is durable",
         }
     }
 
@@ -129,6 +142,8 @@ impl SyncStep {
 #[derive(Debug, Default)]
 pub(crate) struct Durability {
     poisoned: Mutex<Option<String>>,
+    /// A read-only handle (`status`): every write is refused.
+    read_only: Option<PathBuf>,
     /// Test builds only: the one step to skip (the mutation check).
     skip: Option<SyncStep>,
     /// The store's canonical directory, once it exists: the scope of its test hooks.
@@ -139,7 +154,18 @@ impl Durability {
     /// Reads `SWINGSTORE_SKIP_SYNC` in test builds (an unknown name is an error, so a typo in
     /// the mutation check cannot pass as "nothing found").
     pub fn new() -> Result<Self> {
-        Ok(Self { poisoned: Mutex::new(None), skip: skip_from_env()?, scope: OnceLock::new() })
+        Ok(Self {
+            poisoned: Mutex::new(None),
+            read_only: None,
+            skip: skip_from_env()?,
+            scope: OnceLock::new(),
+        })
+    }
+
+    /// The durability of a read-only handle on the store at `root`: [`check`](Self::check)
+    /// refuses every write.
+    pub fn read_only(root: &Path) -> Result<Self> {
+        Ok(Self { read_only: Some(root.to_owned()), ..Self::new()? })
     }
 
     /// Records the store's directory (canonical), the scope of its test hooks.
@@ -152,8 +178,22 @@ impl Durability {
         self.scope.get().map_or(Path::new(""), PathBuf::as_path)
     }
 
-    /// `Err(Poisoned)` once any sync of this handle has failed.
+    /// `Err(Poisoned)` once any sync of this handle has failed (`Err(ReadOnly)` always, for a
+    /// read-only handle).
     pub fn check(&self) -> Result<()> {
+        if let Some(path) = &self.read_only {
+            return Err(Error::ReadOnly { path: path.clone(), what: "writing".into() });
+        }
+        match &*self.lock() {
+            None => Ok(()),
+            Some(reason) => Err(Error::Poisoned { reason: reason.clone() }),
+        }
+    }
+
+    /// `Err(Poisoned)` once any sync of this handle has failed (a read-only handle passes):
+    /// what reads of committed state check, since sled may then hold a block that never
+    /// became durable.
+    pub fn check_durable(&self) -> Result<()> {
         match &*self.lock() {
             None => Ok(()),
             Some(reason) => Err(Error::Poisoned { reason: reason.clone() }),
@@ -197,6 +237,45 @@ impl Durability {
             .and_then(|()| File::open(path))
             .and_then(|f| f.sync_all());
         result.map_err(|e| self.poison(Error::io(path, e)))
+    }
+}
+
+impl Durability {
+    /// Opens `path` and fsyncs it as `step`. A file that is gone has nothing left to make
+    /// durable.
+    pub fn sync_if_present(&self, step: SyncStep, path: &Path) -> Result<()> {
+        match File::open(path) {
+            Ok(file) => self.sync_file(step, &file, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.poison(Error::io(path, e))),
+        }
+    }
+
+    /// `mkdir -p root`, then fsyncs, as `step`, the parent of every directory it created,
+    /// deepest first (the one way a directory of ours is created durably).
+    pub fn create_dir_all(&self, step: SyncStep, root: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut at = Some(root);
+        while let Some(dir) = at {
+            if dir.as_os_str().is_empty() || dir.exists() {
+                break;
+            }
+            missing.push(dir.to_owned());
+            at = dir.parent();
+        }
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        for dir in &missing {
+            self.sync_path(step, &parent_of(dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// The directory holding `dir` (`.` for a bare relative name).
+pub(crate) fn parent_of(dir: &Path) -> PathBuf {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => Path::new(".").to_owned(),
     }
 }
 

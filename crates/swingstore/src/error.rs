@@ -28,6 +28,31 @@ pub enum Error {
         reason: String,
     },
 
+    /// The store's on-disk format (its `SNAPGC-STORE` marker) is not one this build reads: a
+    /// store written by a newer release, or a damaged marker. Nothing was changed.
+    #[error("the store at {path} has on-disk format {found}; this build reads format {supported}: {hint}")]
+    UnsupportedFormat {
+        /// The store directory.
+        path: PathBuf,
+        /// The format the marker names (or why none could be read).
+        found: String,
+        /// The format this build reads.
+        supported: u32,
+        /// What to do.
+        hint: String,
+    },
+
+    /// A write through a handle opened read-only ([`SwingStore::open_read_only`]).
+    ///
+    /// [`SwingStore::open_read_only`]: crate::SwingStore::open_read_only
+    #[error("the store at {path} is open read-only: {what} refused")]
+    ReadOnly {
+        /// The store directory.
+        path: PathBuf,
+        /// The write refused.
+        what: String,
+    },
+
     /// A snapshot name that is not 64 lowercase hex characters.
     #[error("invalid snapshot hash {text:?}: expected 64 lowercase hex characters")]
     InvalidHash {

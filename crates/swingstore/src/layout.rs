@@ -20,6 +20,15 @@ pub const TEMP_PREFIX: &str = "save-";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Name of the marker file that makes a directory a store.
 pub const STORE_MARKER: &str = "SNAPGC-STORE";
+/// The on-disk format this build reads and writes (the marker's `format N` line; see
+/// docs/format.md). A store of another format is refused at open ([`crate::Error::UnsupportedFormat`]).
+pub const STORE_FORMAT: u32 = 1;
+/// The lock file, flock'ed for the life of a handle.
+pub const LOCK_FILE: &str = "LOCK";
+/// The sled database's directory.
+pub const KV_DIR: &str = "kv";
+/// Where a new sled database is built before it is renamed to `kv/`.
+pub const KV_STAGING: &str = "kv.new";
 /// Present while a state-sync import builds the store (written before anything else, removed
 /// once its one commit is durable): a store holding it is not imported and does not open.
 pub const IMPORT_MARKER: &str = "IMPORT-INCOMPLETE";
@@ -46,10 +55,10 @@ impl Layout {
         self.root.join(IMPORT_MARKER)
     }
     pub fn lock_file(&self) -> PathBuf {
-        self.root.join("LOCK")
+        self.root.join(LOCK_FILE)
     }
     pub fn kv_dir(&self) -> PathBuf {
-        self.root.join("kv")
+        self.root.join(KV_DIR)
     }
     pub fn blob_dir(&self) -> PathBuf {
         self.root.join("snapshots")

@@ -72,7 +72,7 @@ pub mod failpoint {
     pub use crate::hooks::{Action, clear, clear_all, clear_for, points, set, set_for};
 
     /// Every durability step, in the order a store meets them.
-    pub const SYNC_STEPS: [SyncStep; 11] = SyncStep::ALL;
+    pub const SYNC_STEPS: [SyncStep; SyncStep::ALL.len()] = SyncStep::ALL;
 }
 
 /// The records kept in sled and their codec (feature `internals`), for the fuzz targets and

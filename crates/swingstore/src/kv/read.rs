@@ -1,5 +1,11 @@
 //! Reads: a key, a range or a prefix, the next key (Agoric's `getNextKey`); all see the open
 //! block's writes over the committed state, except the `committed` ones.
+//!
+//! After a failed sync (the handle is poisoned) every read refuses with [`Error::Poisoned`]:
+//! sled may hold the writes of the block whose commit failed, which were never durable and may
+//! be gone after a crash, under the old epoch. Reopening re-reads what is durable.
+//!
+//! [`Error::Poisoned`]: crate::Error::Poisoned
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -20,6 +26,7 @@ impl KvStore {
 
     /// Reads the committed value of `key`, ignoring the open block.
     pub fn get_committed(&self, key: &str) -> Result<Option<String>> {
+        self.durability.check_durable()?;
         match self.db.get(prefixed(KV_PREFIX, key.as_bytes()))? {
             Some(v) => Ok(Some(chunks::read_value(&self.db, key, &v)?)),
             None => Ok(None),
@@ -39,6 +46,7 @@ impl KvStore {
 
     /// Pairs whose key lies within the bounds, in key order, open block included.
     pub fn range(&self, start: Bound<&str>, end: Bound<&str>) -> Result<Vec<(String, String)>> {
+        self.durability.check_durable()?;
         let to_db = |b: Bound<&str>| match b {
             Bound::Included(k) => Bound::Included(prefixed(KV_PREFIX, k.as_bytes())),
             Bound::Excluded(k) => Bound::Excluded(prefixed(KV_PREFIX, k.as_bytes())),
@@ -66,6 +74,7 @@ impl KvStore {
 
     /// The first key strictly after `key` (open block included), like Agoric's `getNextKey`.
     pub fn next_key(&self, key: &str) -> Result<Option<String>> {
+        self.durability.check_durable()?;
         let start = prefixed(KV_PREFIX, key.as_bytes());
         let mut committed = None;
         for item in self.db.range((Bound::Excluded(start), Bound::Unbounded)) {
@@ -99,6 +108,7 @@ impl KvStore {
         _commit: &MutexGuard<'_, ()>,
         mut f: impl FnMut(&str, &str) -> Result<()>,
     ) -> Result<()> {
+        self.durability.check_durable()?;
         for item in self.db.scan_prefix(KV_PREFIX) {
             let (k, v) = item?;
             let key = utf8(&k[KV_PREFIX.len()..], "kv key")?;

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use super::ArtifactMode;
 use super::format::{
-    self, DATA_FILE, ExportDataHash, HashingWriter, MANIFEST_FILE, Manifest, artifact_file_name, current_key,
-    kv_name, snapshot_name, snapshot_value, vat_of_root_key,
+    self, DATA_FILE, ExportDataHash, HashingWriter, MANIFEST_FILE, MAX_LINE_BYTES, Manifest,
+    artifact_file_name, current_key, kv_name, snapshot_name, snapshot_value, vat_of_root_key,
 };
 use crate::archive::Archiver;
 use crate::error::{Error, Result};
@@ -99,6 +99,26 @@ fn is_local(key: &str) -> bool {
     key.starts_with("host.") || key.starts_with("local.")
 }
 
+/// Refuses a kv pair whose export-data line an import could not read back (over
+/// [`MAX_LINE_BYTES`]), naming the key, before any byte of it is written.
+fn check_line_fits(key: &str, value: &str) -> Result<()> {
+    // JSON escaping at most sextuples a character (`\u0001`): only long values are measured.
+    if (key.len() + value.len()) * 6 + 16 <= MAX_LINE_BYTES {
+        return Ok(());
+    }
+    let len = format::line_len(&kv_name(key), value).map_err(|e| failed(kv_name(key), e))?;
+    if len > MAX_LINE_BYTES {
+        return Err(failed(
+            kv_name(key),
+            format!(
+                "its export-data line would be {len} bytes; an import reads lines of at most \
+                 {MAX_LINE_BYTES} bytes, so no import could take this export"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A snapshot a vat's root names now.
 struct Current {
     pos: u64,
@@ -106,6 +126,9 @@ struct Current {
 }
 
 fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<StateExporter> {
+    // After a failed sync, sled may hold a block that never became durable: nothing is
+    // exported from it (as save, commit and gc refuse).
+    store.inner.durability.check_durable()?;
     let kv = store.kv();
     let io_err = |e: io::Error| failed("export data", e);
     let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, data));
@@ -131,6 +154,7 @@ fn pin(store: &SwingStore, mode: ArtifactMode, data: &mut dyn Write) -> Result<S
                 return Ok(());
             }
             records += 1;
+            check_line_fits(key, value)?;
             return format::write_line(&mut out, &kv_name(key), value).map_err(io_err);
         };
         let hash = *entry.as_ref().map_err(|reason| failed(format!("root {key}"), reason))?;

@@ -184,6 +184,25 @@ pub(crate) fn write_line(out: &mut dyn Write, key: &str, value: &str) -> io::Res
     out.write_all(b"]\n")
 }
 
+/// The length of the line [`write_line`] writes for `key` and `value`.
+pub(crate) fn line_len(key: &str, value: &str) -> io::Result<usize> {
+    let mut counter = CountingSink(0);
+    write_line(&mut counter, key, value)?;
+    Ok(counter.0)
+}
+
+struct CountingSink(usize);
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Reads export-data lines one at a time (bounded memory: the longest line).
 pub(crate) struct LineReader<R> {
     input: R,
@@ -194,6 +213,11 @@ pub(crate) struct LineReader<R> {
 impl<R: BufRead> LineReader<R> {
     pub fn new(input: R) -> Self {
         Self { input, line: Vec::new(), number: 0 }
+    }
+
+    /// The number (from 1) of the line the last record came from.
+    pub fn line_number(&self) -> u64 {
+        self.number
     }
 
     /// The next `(key, value)` (`None` value: a deletion), or why the line is not one;

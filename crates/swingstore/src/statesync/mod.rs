@@ -5,7 +5,7 @@
 //! * `format.rs`: record keys and values (byte-identical to @agoric/swing-store 0.10.0's), the
 //!   JSON-lines file, the manifest, artifact and file names;
 //! * `exporter.rs`: [`SwingStore::export_state`] and [`export_to_dir`];
-//! * `importer.rs`: [`import_state`], [`import_from_dir`] and the [`ExportSource`] they read.
+//! * `import/`: [`import_state`], [`import_from_dir`] and the [`ExportSource`] they read.
 //!
 //! The mapping: a root `<vatID>.lastSnapshot` = `{"snapshotID":H,"startPos":{"itemCount":P}}`
 //! is exported as `snapshot.<vatID>.P` (`inUse: 1`, hash H) and `snapshot.<vatID>.current`;
@@ -17,11 +17,11 @@
 
 mod exporter;
 mod format;
-mod importer;
+mod import;
 
 pub use exporter::{ExportArtifact, ExportSummary, StateExporter, export_to_dir};
 pub use format::{DATA_FILE, ExportDataHash, MANIFEST_FILE, Manifest};
-pub use importer::{ExportDir, ExportSource, ImportOptions, ImportReport, import_from_dir, import_state};
+pub use import::{ExportDir, ExportSource, ImportOptions, ImportReport, import_from_dir, import_state};
 
 /// Which artifacts an export ships (and an import uses), as Agoric's `artifactMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

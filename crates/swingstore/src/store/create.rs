@@ -3,29 +3,31 @@
 //! files are synced.
 
 use std::fs;
-use std::io;
-use std::path::Path;
 
+use super::identify::{KvState, kv_state, remove_planned, sled_files};
 use super::open::open_sled;
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, IoContext, Result};
-use crate::layout::Layout;
+use crate::layout::{KV_STAGING, Layout};
 
-/// Where a new sled database is built before it is renamed to `kv/`.
-pub(super) const KV_STAGING: &str = "kv.new";
-
-/// Whether the store has no sled database yet: no `kv/`, or a `kv/` without sled's files (left
-/// by a crash of an older version while it created one: nothing was ever committed in it).
+/// Whether the store has no sled database yet: no `kv/`, or a `kv/` holding only names sled
+/// writes but not its database (left by a crash of an older version while it created one:
+/// nothing was ever committed in it; those names are removed, one by one). A `kv/` holding
+/// anything else is refused, never removed: the store did not create it.
 pub(super) fn needs_new_kv(layout: &Layout) -> Result<bool> {
-    let kv = layout.kv_dir();
-    if !kv.exists() {
-        return Ok(true);
+    match kv_state(&layout.kv_dir())? {
+        KvState::Absent => Ok(true),
+        KvState::Sled => Ok(false),
+        KvState::Unfinished(mut paths) => {
+            paths.push(layout.kv_dir());
+            remove_planned(&paths)?;
+            Ok(true)
+        }
+        KvState::Foreign(why) => Err(Error::NoStore {
+            path: layout.root().to_owned(),
+            reason: format!("{why}: refusing to touch it (a store's kv/ holds only sled's files)"),
+        }),
     }
-    let empty = !kv.join("db").exists() && !kv.join("conf").exists();
-    if empty {
-        fs::remove_dir_all(&kv).at(&kv)?;
-    }
-    Ok(empty)
 }
 
 /// Builds a new sled database in `kv.new/`, makes its files and their names durable, then
@@ -34,7 +36,7 @@ pub(super) fn needs_new_kv(layout: &Layout) -> Result<bool> {
 /// would never open again).
 pub(super) fn create_kv(layout: &Layout, durability: &Durability) -> Result<()> {
     let staging = layout.root().join(KV_STAGING);
-    remove_dir_if_present(&staging)?;
+    remove_kv_staging(layout)?;
     {
         let db = open_sled(&staging, layout.root())?;
         db.flush()?;
@@ -54,43 +56,20 @@ pub(super) fn create_kv(layout: &Layout, durability: &Durability) -> Result<()> 
     durability.sync_path(SyncStep::KvCreate, layout.root())
 }
 
-pub(super) fn remove_dir_if_present(dir: &Path) -> Result<()> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(dir, e)),
-    }
-}
-
-/// What the marker file says (informational; its presence is what counts).
-pub(super) const STORE_MARKER_TEXT: &str = "snapgc store\nformat 1\n";
-
-/// The directory holding `dir` (`.` for a bare relative name).
-pub(super) fn parent_of(dir: &Path) -> std::path::PathBuf {
-    match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => Path::new(".").to_owned(),
-    }
-}
-
-/// `mkdir -p`, then fsyncs the parent of every directory it created, deepest first.
-pub(super) fn create_dir_durably(root: &Path, durability: &Durability) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut at = Some(root);
-    while let Some(dir) = at {
-        if dir.as_os_str().is_empty() || dir.exists() {
-            break;
+/// Removes `kv.new/`, what a creation cut short left (only sled's names in it; anything else
+/// there is left alone, with a warning: the store did not write it).
+pub(super) fn remove_kv_staging(layout: &Layout) -> Result<()> {
+    let staging = layout.root().join(KV_STAGING);
+    let files = match kv_state(&staging)? {
+        KvState::Absent => return Ok(()),
+        KvState::Sled => sled_files(&staging)?,
+        KvState::Unfinished(files) => files,
+        KvState::Foreign(why) => {
+            tracing::warn!("{why}; leaving {} alone", staging.display());
+            return Ok(());
         }
-        missing.push(dir.to_owned());
-        at = dir.parent();
-    }
-    fs::create_dir_all(root).at(root)?;
-    for dir in &missing {
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        durability.sync_path(SyncStep::StoreCreate, parent)?;
-    }
-    Ok(())
+    };
+    let mut plan = files;
+    plan.push(staging);
+    remove_planned(&plan)
 }

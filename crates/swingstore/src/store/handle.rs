@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub status: crate::status::StatusBoard,
     /// Test hook: close as a killed process would have left the store (no clean-close marker).
     pub simulate_crash: AtomicBool,
+    /// Opened read-only (`status`): writes nothing, not even at close.
+    pub read_only: bool,
     /// The configured archive and the attached archiver.
     pub archive: crate::archive::ArchiveSlot,
     /// Held for the life of the store: the exclusive lock file.
@@ -63,6 +65,11 @@ pub(crate) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if self.simulate_crash.load(Ordering::SeqCst) {
+            return;
+        }
+        if self.read_only {
+            self.syncer.stop();
+            self.status.stop();
             return;
         }
         // A clean close: the next open need not look for crash leftovers. Blobs saved since
@@ -154,15 +161,6 @@ impl Inner {
     }
 }
 
-/// Opens `path` and fsyncs it as `step`. A file that is gone has nothing left to make durable.
-pub(crate) fn sync_file(durability: &Durability, step: SyncStep, path: &Path) -> Result<()> {
-    match File::open(path) {
-        Ok(file) => durability.sync_file(step, &file, path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(durability.poison(Error::io(path, e))),
-    }
-}
-
 /// Most fsyncs in flight at once: enough for the device to merge them into few journal
 /// commits, few enough not to swamp a two-core machine with threads.
 const PARALLEL_SYNCS: usize = 8;
@@ -177,7 +175,7 @@ pub(super) fn sync_files_in_parallel(
     if paths.is_empty() || !durability.runs(step) {
         return Ok(());
     }
-    let sync_one = |path: &Path| sync_file(durability, step, path);
+    let sync_one = |path: &Path| durability.sync_if_present(step, path);
     if paths.len() == 1 {
         return sync_one(&paths[0]);
     }

@@ -71,19 +71,28 @@ pub(super) fn remove_temp_leftovers(temp_dir: &Path) -> Result<u64> {
 /// leaves a file that makes the next open fail with `Corruption`. The completed snapshots and
 /// the log are untouched by it, so removing it is safe (we hold the store's lock).
 pub(super) fn remove_unfinished_sled_snapshots(kv_dir: &Path) -> Result<()> {
-    let entries = match fs::read_dir(kv_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(kv_dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.at(kv_dir)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("snap.") && name.ends_with(".generating") {
-            tracing::info!("removing sled's unfinished snapshot {name}");
-            fs::remove_file(entry.path()).at(&entry.path())?;
-        }
+    for name in unfinished_sled_snapshots(kv_dir)? {
+        tracing::info!("removing sled's unfinished snapshot {name}");
+        let path = kv_dir.join(&name);
+        fs::remove_file(&path).at(&path)?;
     }
     Ok(())
+}
+
+/// The names of sled's unfinished snapshot files in `kv_dir`.
+pub(super) fn unfinished_sled_snapshots(kv_dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(kv_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(kv_dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.at(kv_dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }

@@ -64,7 +64,7 @@ impl Syncer {
                         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok(path) = next else { break };
                         // A failure poisons the store; the waiting commit reports it.
-                        let _ = super::handle::sync_file(&durability, SyncStep::BlobFile, &path);
+                        let _ = durability.sync_if_present(SyncStep::BlobFile, &path);
                         shared.lock().done += 1;
                         shared.changed.notify_all();
                     }
