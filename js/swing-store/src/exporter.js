@@ -20,7 +20,7 @@ import {
   getKeyType,
 } from '@agoric/swing-store';
 
-import { SnapgcStore } from './native.js';
+import { openNative } from './native.js';
 import { makeSnapStore, listSnapgcRows } from './snapStore.js';
 import { lookupSnapgc } from './registry.js';
 import { snapgcDirFor } from './swingStore.js';
@@ -77,7 +77,7 @@ export function makeSwingStoreExporter(dirPath, options = {}) {
   const leases = [];
   try {
     if (!snapgc) {
-      snapgc = SnapgcStore.open(snapgcDir, { create: false });
+      snapgc = openNative(snapgcDir, { create: false });
     }
     const hashes = new Set(snapgcRows.map(r => r.hash));
     for (const hash of hashes) leases.push(snapgc.lease(hash));

@@ -116,6 +116,9 @@ export function makeSnapStore(
 /** The binding's own handle, for tools and tests. */
 export function openSnapgc(dir: string, options?: SnapgcOpenOptions): SnapgcStore;
 export { SnapgcStore };
+/** Whether the addon loaded, and why not. */
+export const bindingAvailable: boolean;
+export const bindingError: (Error & { code: string }) | null;
 
 export const ROOT_PATTERN: string;
 export function rootKey(vatID: string, snapPos: number): string;

@@ -3,7 +3,7 @@
 // snapgc. Everything @agoric/swing-store exports is exported here under the same name; the
 // ones that touch snapshot bytes are ours.
 
-import { SnapgcStore } from './native.js';
+import { openNative, SnapgcStore, bindingAvailable, bindingError } from './native.js';
 
 export { initSwingStore, openSwingStore, reconcile, snapgcDirFor } from './swingStore.js';
 export { makeSwingStoreExporter } from './exporter.js';
@@ -32,7 +32,7 @@ export {
  * @returns {import('./native.js').SnapgcStore}
  */
 export function openSnapgc(dir, options) {
-  return SnapgcStore.open(dir, options);
+  return openNative(dir, options);
 }
 
-export { SnapgcStore };
+export { SnapgcStore, bindingAvailable, bindingError };

@@ -67,27 +67,24 @@ export function listSnapgcRows(db) {
 }
 
 /**
- * The bytes of one snapgc blob, chunk by chunk, under a lease (the sweep never takes a blob
- * being read). The binding verifies length and sha256 before it hands over the last chunk.
+ * The bytes of one snapgc blob, chunk by chunk, under the load's lease (the sweep never takes
+ * a blob being read). The binding verifies length and sha256 before it hands over the last chunk.
  *
  * @param {import('./native.js').SnapgcStore} snapgc
  * @param {string} hash
  * @returns {AsyncGenerator<Buffer, void, undefined>}
  */
 export async function* readSnapgcBlob(snapgc, hash) {
-  const lease = snapgc.lease(hash);
-  /** @type {import('./native.js').SnapgcLoad | undefined} */
-  let load;
+  // openLoad holds its own lease for as long as the load runs
+  const load = await snapgc.openLoad(hash);
   try {
-    load = await snapgc.openLoad(hash);
     for (;;) {
       const chunk = await load.read();
       if (chunk === null) break;
       yield chunk;
     }
   } finally {
-    load?.close();
-    lease.release();
+    load.close();
   }
 }
 

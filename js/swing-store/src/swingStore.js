@@ -20,7 +20,7 @@ import {
   makeSnapStoreIO,
 } from '@agoric/swing-store';
 
-import { SnapgcStore } from './native.js';
+import { openNative } from './native.js';
 import {
   makeSnapStore,
   listSnapgcRows,
@@ -136,7 +136,8 @@ export function reconcile(db, snapgc, snapgcDir) {
     const want = rootValue(hash, snapPos);
     needed.set(key, want);
     const root = snapgc.getCommitted(key);
-    if (root === undefined) {
+    if (root == null) {
+      // (the binding answers null or undefined for an absent key)
       throw snapgcError(
         ErrorCodes.RECONCILE_MISSING,
         `vat ${vatID}: the committed swing-store names snapshot ${hash} at position ${snapPos}, but snapgc store ${snapgcDir} (epoch ${epoch}) has no committed root for it; refusing to start`,
@@ -257,7 +258,7 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
       snapgc = existing;
       ownHandle = false;
     } else {
-      snapgc = SnapgcStore.open(snapgcDir, {
+      snapgc = openNative(snapgcDir, {
         create: !readonly,
         rootPatterns: readonly ? undefined : [ROOT_PATTERN],
         grace,

@@ -13,17 +13,13 @@ import { createHash } from 'node:crypto';
  * @returns {Promise<{ pkg?: typeof import('../src/index.js'), skip?: string }>}
  */
 export async function loadPackage() {
-  try {
-    const pkg = await import('../src/index.js');
-    return { pkg };
-  } catch (err) {
-    if (/** @type {any} */ (err)?.code === 'SNAPGC_BINDING_MISSING') {
-      const skip = `SKIP: the snapgc binding is not built (${/** @type {Error} */ (err).message})`;
-      console.log(skip);
-      return { skip };
-    }
-    throw err;
+  const pkg = await import('../src/index.js');
+  if (!pkg.bindingAvailable) {
+    const skip = `SKIP: ${pkg.bindingError?.message}`;
+    console.log(skip);
+    return { skip };
   }
+  return { pkg };
 }
 
 /** @param {string} [prefix] */
