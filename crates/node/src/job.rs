@@ -13,11 +13,19 @@ type Work<T> = Box<dyn FnOnce() -> Outcome<T> + Send>;
 /// A closure run once on the thread pool. Returned to JS as `AsyncTask<Job<T>>` (a promise).
 pub struct Job<T> {
     work: Option<Work<T>>,
+    settled: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl<T> Job<T> {
     pub fn new(work: impl FnOnce() -> Outcome<T> + Send + 'static) -> Self {
-        Self { work: Some(Box::new(work)) }
+        Self { work: Some(Box::new(work)), settled: None }
+    }
+
+    /// Runs `f` on the JS thread once the promise settled (resolved or rejected), before JS
+    /// continues: the place to end a "one at a time" claim.
+    pub fn on_settled(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.settled = Some(Box::new(f));
+        self
     }
 
     /// A job that only rejects (the promise fails without touching the pool's work).
@@ -48,6 +56,16 @@ where
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<T> {
+        if let Some(settled) = self.settled.take() {
+            settled();
+        }
         output.map_err(|f| f.into_napi(&env))
+    }
+
+    fn reject(&mut self, _env: Env, err: napi::Error) -> napi::Result<T> {
+        if let Some(settled) = self.settled.take() {
+            settled();
+        }
+        Err(err)
     }
 }

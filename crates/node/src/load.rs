@@ -218,11 +218,10 @@ impl SnapgcLoad {
             )));
         }
         let shared = Arc::clone(&self.shared);
-        AsyncTask::new(Job::new(move || {
-            let outcome = shared.next();
-            shared.busy.store(false, Ordering::SeqCst);
-            outcome
-        }))
+        let release = Arc::clone(&self.shared);
+        AsyncTask::new(
+            Job::new(move || shared.next()).on_settled(move || release.busy.store(false, Ordering::SeqCst)),
+        )
     }
 
     /// Stops the load (its thread ends, the lease goes). Idempotent.

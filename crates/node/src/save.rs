@@ -129,6 +129,12 @@ impl SnapgcSave {
         }
         Ok(tx)
     }
+
+    /// Ends the claim of [`claim`](Self::claim), on the JS thread once the promise settled.
+    fn release_claim(&self) -> impl FnOnce() + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || shared.busy.store(false, Ordering::SeqCst)
+    }
 }
 
 #[napi]
@@ -142,15 +148,16 @@ impl SnapgcSave {
             Err(e) => return AsyncTask::new(Job::fail(e)),
         };
         let shared = Arc::clone(&self.shared);
-        AsyncTask::new(Job::new(move || {
-            let copy = chunk.to_vec();
-            let sent = if copy.is_empty() { Ok(()) } else { tx.send(Msg::Data(copy)) };
-            drop(tx);
-            let outcome = sent.map_err(|_| shared.ended_early());
-            shared.busy.store(false, Ordering::SeqCst);
-            drop(chunk);
-            outcome
-        }))
+        AsyncTask::new(
+            Job::new(move || {
+                let copy = chunk.to_vec();
+                let sent = if copy.is_empty() { Ok(()) } else { tx.send(Msg::Data(copy)) };
+                drop(tx);
+                drop(chunk);
+                sent.map_err(|_| shared.ended_early())
+            })
+            .on_settled(self.release_claim()),
+        )
     }
 
     /// Ends the stream; resolves once the snapshot is published under its hash (durable with
@@ -164,21 +171,22 @@ impl SnapgcSave {
         // No write after this one.
         lock(&self.shared.tx).take();
         let shared = Arc::clone(&self.shared);
-        AsyncTask::new(Job::new(move || {
-            let sent = tx.send(Msg::End);
-            drop(tx);
-            if let Some(thread) = lock(&shared.thread).take()
-                && thread.join().is_err()
-            {
-                return Err(Failure::internal("the save thread panicked"));
-            }
-            let outcome = lock(&shared.result).take();
-            shared.busy.store(false, Ordering::SeqCst);
-            match (sent, outcome) {
-                (_, Some(outcome)) => outcome,
-                (_, None) => Err(Failure::internal("the save thread stopped without a result")),
-            }
-        }))
+        AsyncTask::new(
+            Job::new(move || {
+                let sent = tx.send(Msg::End);
+                drop(tx);
+                if let Some(thread) = lock(&shared.thread).take()
+                    && thread.join().is_err()
+                {
+                    return Err(Failure::internal("the save thread panicked"));
+                }
+                drop(sent);
+                lock(&shared.result)
+                    .take()
+                    .unwrap_or_else(|| Err(Failure::internal("the save thread stopped without a result")))
+            })
+            .on_settled(self.release_claim()),
+        )
     }
 
     /// Abandons the save: nothing is published and its temp file is removed. Idempotent.
