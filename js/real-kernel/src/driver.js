@@ -4,10 +4,13 @@ import { HEIGHT_KEY } from './side.js';
 import { contractNames } from './workload.js';
 
 /** Cleanup of a terminated vat in budgeted steps (so deleteVatSnapshots(vatID, budget) runs). */
-export function makeRunPolicy() {
+export function makeRunPolicy(hooks = {}) {
   return harden({
     vatCreated: () => true,
-    crankComplete: () => true,
+    crankComplete: () => {
+      hooks.at?.('crank');
+      return true;
+    },
     crankFailed: () => true,
     emptyCrank: () => true,
     allowCleanup: () => ({ default: 5 }),
@@ -34,7 +37,7 @@ export async function runBlock(side, block, plan, hooks = {}) {
     controller.queueToVatRoot(vat, method, args, 'ignore');
   }
   hooks.at?.('queued');
-  const cranks = await controller.run(makeRunPolicy());
+  const cranks = await controller.run(makeRunPolicy(hooks));
   const t1 = performance.now();
   hooks.at?.('ran');
   hostStorage.kvStore.set(HEIGHT_KEY, String(block));

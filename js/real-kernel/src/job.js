@@ -24,24 +24,53 @@ const p99 = xs => {
 const sum = xs => xs.reduce((a, b) => a + b, 0);
 const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
-/** The hook a crash test sets: REAL_KERNEL_KILL_AT=<point>:<n> kills this process (SIGKILL) at the n-th time `point` is reached. */
+/**
+ * The points where the crash test can have the host kill itself (SIGKILL), in a block's order:
+ * a crank ended; a save begins, streams, ends (in a crank); the run ended (nothing committed);
+ * @snapgc/swing-store's commit steps (before snapgc's commit, between the two commits, after
+ * SQLite's, after gc); 'during-gc' kills a moment after SQLite's commit, while the collector runs
+ * off the JS thread; the block committed.
+ */
+export const KILL_POINTS = [
+  'queued',
+  'crank',
+  'before-save',
+  'mid-save',
+  'after-save',
+  'ran',
+  'before-snapgc-commit',
+  'after-snapgc-commit',
+  'after-sqlite-commit',
+  'during-gc',
+  'after-gc',
+  'committed',
+];
+
+/** REAL_KERNEL_KILL_AT=<point>:<n> kills this process (SIGKILL) the n-th time `point` is reached. */
 export function makeKillHooks(env = process.env) {
   const spec = env.REAL_KERNEL_KILL_AT;
   if (!spec) return { at: () => {}, onSave: () => {} };
   const [point, nStr] = spec.split(':');
   let left = Number(nStr ?? '1');
+  const die = () => process.kill(process.pid, 'SIGKILL');
   const hit = p => {
+    if (point === 'during-gc' && p === 'after-sqlite-commit') {
+      left -= 1;
+      // the collector runs off the JS thread: die while it works
+      if (left <= 0) setImmediate(die);
+      return;
+    }
     if (p === point) {
       left -= 1;
-      if (left <= 0) process.kill(process.pid, 'SIGKILL');
+      if (left <= 0) die();
     }
   };
   return { at: hit, onSave: hit };
 }
 
-/** The gc figures a side's commit reports (@snapgc/swing-store), or null for stock. */
-function gcOf(commitResult) {
-  const gc = commitResult && (commitResult.gc ?? commitResult.gcReport);
+/** The gc figures of a side's last commit (@snapgc/swing-store's debug.getLastGcReport()), or null for stock. */
+function gcOf(side) {
+  const gc = side.swingStore.debug?.getLastGcReport?.();
   if (!gc) return null;
   const ms = gc.durationMs ?? gc.duration_ms ?? (gc.durationUs !== undefined ? gc.durationUs / 1000 : undefined);
   return { ms: typeof ms === 'number' ? ms : null, swept: gc.swept ?? gc.sweptBlobs ?? null, report: gc };
@@ -50,7 +79,7 @@ function gcOf(commitResult) {
 /** Stored snapshot bytes of a side, by the side's own accounting. */
 function storedOf(side) {
   if (side.kind === 'snapgc') {
-    const b = snapgcBlobBytes(snapgcDirOf(side.dir));
+    const b = snapgcBlobBytes(side.swingStore.debug?.snapgcDir ?? snapgcDirOf(side.dir));
     return { bytes: b.bytes, files: b.files };
   }
   const s = sqliteSnapshotBytes(side.swingStore.internal?.db ?? side.swingStore.debug.getDatabase());
@@ -102,7 +131,12 @@ export async function runJob(o) {
       mod: stores.snapgc,
       storeOptions: stores.control
         ? {}
-        : { snapgc: { ...(o.archive ? { archive: path.resolve(o.archive) } : {}) } },
+        : {
+            snapgc: {
+              ...(o.archive ? { archive: path.resolve(o.archive) } : {}),
+              onCommitStep: hooks.at,
+            },
+          },
     },
     // with --archive, stock keeps the whole history (what snapgc's archive is compared with)
     { kind: 'stock', mod: stores.stock, storeOptions: o.archive ? { keepSnapshots: true } : {} },
@@ -143,7 +177,7 @@ export async function runJob(o) {
       if (side.height >= block) continue;
       const r = await runBlock(side, block, plan, hooks);
       const stored = storedOf(side);
-      const gc = gcOf(r.commitResult);
+      const gc = gcOf(side);
       const rec = {
         block,
         cranks: r.cranks,
@@ -201,9 +235,9 @@ export async function runJob(o) {
   }
   let snapgcStatus = null;
   for (const side of sides) {
-    if (side.kind === 'snapgc' && !stores.control && typeof side.swingStore.internal?.snapgc?.status === 'function') {
+    if (side.kind === 'snapgc' && typeof side.swingStore.debug?.getSnapgc === 'function') {
       try {
-        snapgcStatus = await side.swingStore.internal.snapgc.status();
+        snapgcStatus = await side.swingStore.debug.getSnapgc().status();
       } catch (e) {
         log(`snapgc status: ${e.message}`);
       }
@@ -281,7 +315,7 @@ export async function runJob(o) {
     blocks: Math.min(...sides.map(s => s.height)),
     blocks_run: blocksRun,
     vats: o.vats,
-    identical,
+    identical: both ? identical : null,
     snapgc: snapgcJ,
     stock: stockJ,
     page_ins: pageIns,
