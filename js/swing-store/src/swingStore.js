@@ -410,9 +410,10 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
   }
 
   async function commitSqliteFirst() {
-    // THE WRONG ORDER (test mutation): SQLite commits rows snapgc has not rooted yet.
+    // THE WRONG ORDER (test mutation): SQLite commits rows snapgc has not rooted yet (it
+    // records snapgc's epoch as it is, so only the missing roots can give it away).
     const needed = neededNow();
-    if (db.inTransaction) sqlRecordEpoch?.run(String(snapgc.epoch() + 1));
+    if (db.inTransaction) sqlRecordEpoch?.run(String(snapgc.epoch()));
     void stockHost.commit();
     sqlNeeded = needed;
     onCommitStep('after-sqlite-commit');

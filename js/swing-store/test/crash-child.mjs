@@ -10,6 +10,7 @@
 // Exit 0 after BLOCKS blocks; exit 3 with {"refused": code} on stdout when the store refuses
 // to open.
 import './helpers.js';
+import fs from 'node:fs';
 import { heapLike, streamOf } from './helpers.js';
 
 const { openSwingStore } = await import('../src/index.js');
@@ -34,7 +35,8 @@ try {
     snapgc: { grace: 0, onCommitStep: die, commitOrder },
   });
 } catch (err) {
-  console.log(JSON.stringify({ refused: err.code ?? 'ERROR', message: err.message }));
+  // (writeSync: process.exit would cut an asynchronous write to a pipe)
+  fs.writeSync(1, `${JSON.stringify({ refused: err.code ?? 'ERROR', message: err.message })}\n`);
   process.exit(3);
 }
 const { kernelStorage: ks, hostStorage: hs } = store;
