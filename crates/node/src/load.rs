@@ -1,0 +1,236 @@
+//! `SnapgcLoad`: a verified load handed to JS chunk by chunk.
+//!
+//! A worker thread runs `SwingStore::load_into` (LZ4 decode ∥ sha256 on two threads) into a
+//! writer that cuts the raw bytes into chunks and queues them (depth [`QUEUE_DEPTH`]). It always
+//! holds the latest full chunk back: the chunks that end the stream are queued only once
+//! `load_into` returned, i.e. once the length and sha256 verified. A corrupt blob therefore
+//! ends in a SNAPGC_CORRUPT rejection, never in a short stream that looks complete.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi_derive::napi;
+use swingstore::SwingStore;
+
+use crate::error::{Failure, Outcome};
+use crate::job::Job;
+use crate::store::parse_hash;
+
+/// Chunks queued between the load thread and JS.
+pub const QUEUE_DEPTH: usize = 2;
+/// Default chunk size.
+pub const DEFAULT_CHUNK: usize = 1 << 20;
+const MIN_CHUNK: usize = 4 << 10;
+const MAX_CHUNK: usize = 64 << 20;
+
+/// Options of `openLoad`.
+#[napi(object)]
+#[derive(Default)]
+pub struct LoadOptions {
+    /// Bytes per chunk handed to JS (default 1 MiB; 4 KiB to 64 MiB). The last chunk may be
+    /// shorter.
+    pub chunk_bytes: Option<f64>,
+}
+
+enum Piece {
+    Data(Vec<u8>),
+    End,
+    Failed(Failure),
+}
+
+/// The load thread's writer: fixed-size chunks, the latest full one held back.
+struct ChunkWriter {
+    tx: SyncSender<Piece>,
+    size: usize,
+    current: Vec<u8>,
+    held: Option<Vec<u8>>,
+}
+
+impl ChunkWriter {
+    fn send(&self, piece: Piece) -> io::Result<()> {
+        self.tx.send(piece).map_err(|_| io::Error::other("the load was closed"))
+    }
+
+    /// After verification: what was held back, then the end.
+    fn finish(mut self) -> io::Result<()> {
+        if let Some(held) = self.held.take() {
+            self.send(Piece::Data(held))?;
+        }
+        if !self.current.is_empty() {
+            let last = std::mem::take(&mut self.current);
+            self.send(Piece::Data(last))?;
+        }
+        self.send(Piece::End)
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let total = buf.len();
+        while !buf.is_empty() {
+            if self.current.capacity() == 0 {
+                self.current = Vec::with_capacity(self.size);
+            }
+            let n = (self.size - self.current.len()).min(buf.len());
+            self.current.extend_from_slice(&buf[..n]);
+            buf = &buf[n..];
+            if self.current.len() == self.size {
+                let full = std::mem::take(&mut self.current);
+                if let Some(previous) = self.held.replace(full) {
+                    self.send(Piece::Data(previous))?;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Shared {
+    rx: Mutex<Option<Receiver<Piece>>>,
+    /// The end was delivered: later reads resolve `null`.
+    ended: AtomicBool,
+    /// The failure delivered: later reads reject the same way.
+    failed: Mutex<Option<Failure>>,
+    closed: AtomicBool,
+    busy: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn next(&self) -> Outcome<Option<Buffer>> {
+        if let Some(failure) = lock(&self.failed).clone() {
+            return Err(failure);
+        }
+        if self.ended.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let mut rx = lock(&self.rx);
+        let piece = match rx.as_ref() {
+            None => return Err(Failure::closed("this load")),
+            Some(rx) => rx.recv(),
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            rx.take();
+            return Err(Failure::closed("this load"));
+        }
+        match piece {
+            Ok(Piece::Data(chunk)) => Ok(Some(Buffer::from(chunk))),
+            Ok(Piece::End) => {
+                self.ended.store(true, Ordering::SeqCst);
+                rx.take();
+                Ok(None)
+            }
+            Ok(Piece::Failed(failure)) => {
+                *lock(&self.failed) = Some(failure.clone());
+                rx.take();
+                Err(failure)
+            }
+            Err(_) => {
+                let failure = Failure::internal("the load thread stopped without a result");
+                *lock(&self.failed) = Some(failure.clone());
+                Err(failure)
+            }
+        }
+    }
+}
+
+/// A load in progress: `read()` until it resolves `null`.
+#[napi]
+pub struct SnapgcLoad {
+    hash: String,
+    shared: Arc<Shared>,
+}
+
+impl SnapgcLoad {
+    pub fn start(store: SwingStore, hash: &str, options: LoadOptions) -> Outcome<Self> {
+        let parsed = parse_hash(hash)?;
+        let size = match options.chunk_bytes {
+            None => DEFAULT_CHUNK,
+            Some(n) if n.fract() == 0.0 && n >= MIN_CHUNK as f64 && n <= MAX_CHUNK as f64 => n as usize,
+            Some(n) => {
+                return Err(Failure::invalid(format!(
+                    "chunkBytes {n}: expected a whole number from {MIN_CHUNK} to {MAX_CHUNK}"
+                )));
+            }
+        };
+        // Leased for the life of the load thread, taken before the blob is looked at.
+        let lease = store.lease(parsed);
+        if !store.contains(&parsed) {
+            return Err(swingstore::Error::NotFound { hash: hash.to_owned() }.into());
+        }
+        let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("snapgc-load".into())
+            .spawn(move || {
+                let mut writer = ChunkWriter { tx: tx.clone(), size, current: Vec::new(), held: None };
+                let loaded = store.load_into(&parsed, &mut writer);
+                let _ = match loaded {
+                    Ok(_) => writer.finish(),
+                    Err(e) => {
+                        drop(writer);
+                        tx.send(Piece::Failed(e.into())).map_err(|_| io::Error::other("closed"))
+                    }
+                };
+                drop(lease);
+            })
+            .map_err(|e| Failure::new("SNAPGC_IO", format!("could not start the load thread: {e}")))?;
+        Ok(Self {
+            hash: hash.to_owned(),
+            shared: Arc::new(Shared {
+                rx: Mutex::new(Some(rx)),
+                ended: AtomicBool::new(false),
+                failed: Mutex::new(None),
+                closed: AtomicBool::new(false),
+                busy: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+#[napi]
+impl SnapgcLoad {
+    /// The snapshot being loaded.
+    #[napi(getter)]
+    pub fn hash(&self) -> String {
+        self.hash.clone()
+    }
+
+    /// The next chunk; `null` at the end. The chunks that end the stream arrive only after
+    /// the length and sha256 verified; a corrupt blob rejects with SNAPGC_CORRUPT instead.
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub fn read(&self) -> AsyncTask<Job<Option<Buffer>>> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return AsyncTask::new(Job::fail(Failure::closed("this load")));
+        }
+        if self.shared.busy.swap(true, Ordering::SeqCst) {
+            return AsyncTask::new(Job::fail(Failure::invalid(
+                "a read() of this load is still pending: await it first",
+            )));
+        }
+        let shared = Arc::clone(&self.shared);
+        let release = Arc::clone(&self.shared);
+        AsyncTask::new(
+            Job::new(move || shared.next()).on_settled(move || release.busy.store(false, Ordering::SeqCst)),
+        )
+    }
+
+    /// Stops the load (its thread ends, the lease goes). Idempotent.
+    #[napi]
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        // A pending read holds the queue; it drops it when it returns.
+        if let Ok(mut rx) = self.shared.rx.try_lock() {
+            rx.take();
+        }
+    }
+}

@@ -1,0 +1,34 @@
+// The text summary of a run (stdout), side by side.
+
+const mb = b => (b === null || b === undefined ? '-' : `${(b / 1e6).toFixed(2)} MB`);
+const ms = x => (x === null || x === undefined ? '-' : `${Math.round(x)} ms`);
+
+export function printText(json, checks) {
+  const g = json.snapgc;
+  const s = json.stock;
+  const lines = [];
+  lines.push(`real kernel (@agoric/swingset-vat 0.33.0, xsnap): ${json.blocks} blocks, ${json.vats} contract vats${json.settings.control_run ? '  [CONTROL RUN: stock on both sides]' : ''}`);
+  const row = (label, a, b) => lines.push(`  ${label.padEnd(34)} ${String(a).padStart(16)} ${String(b).padStart(16)}`);
+  row('', 'snapgc', 'stock');
+  if (g || s) {
+    row('stored snapshot bytes', mb(g?.stored_bytes), mb(s?.stored_bytes));
+    row('files / rows with bytes', g?.blob_files ?? '-', s?.snapshot_rows_with_bytes ?? '-');
+    row('time in the snapStore', ms(g?.snapstore_ms), ms(s?.snapstore_ms));
+    row('  of which saves / loads', g ? `${ms(g.save_ms)} / ${ms(g.load_ms)}` : '-', s ? `${ms(s.save_ms)} / ${ms(s.load_ms)}` : '-');
+    row("  the store's own share", ms(g?.store_own_ms), ms(s?.store_own_ms));
+    row('snapshots saved / loaded', g ? `${g.saves} / ${g.loads}` : '-', s ? `${s.saves} / ${s.loads}` : '-');
+    row('gc per block (p99)', g ? ms(g.gc_ms_p99) : '-', '-');
+    row('run + commit wall time', ms(g?.wall_ms), ms(s?.wall_ms));
+  }
+  if (json.archive) {
+    lines.push(`  archive: ${mb(json.archive.bytes)} of history vs stock keepSnapshots ${mb(json.archive.stock_keep_snapshots_bytes)}`);
+  }
+  if (json.ratios) {
+    const r = json.ratios;
+    lines.push(`  snapStore time: stock/snapgc ${r.snapstore_time_stock_over_snapgc}x (store's own share ${r.store_own_time_stock_over_snapgc}x); stored bytes snapgc/stock ${r.stored_bytes_snapgc_over_stock}; wall snapgc/stock ${r.wall_snapgc_over_stock}`);
+  }
+  lines.push(`  page-ins: ${json.page_ins}`);
+  lines.push(`  identical (activity hash, export data, transcripts): ${json.identical ? 'yes' : 'NO'}`);
+  for (const c of checks) if (!c.ok) lines.push(`  FAILED: ${c.name}: ${c.detail}`);
+  return `${lines.join('\n')}\n`;
+}

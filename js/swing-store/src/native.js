@@ -1,0 +1,128 @@
+// The snapgc binding (crates/node, napi-rs): loads js/swing-store/snapgc.node, built by
+// `npm --prefix js/swing-store run build`. The contract is native.d.ts (docs/NODE.md).
+//
+// `requireNative()` returns the addon or throws an Error with code SNAPGC_BINDING_MISSING
+// naming the build command; `bindingAvailable` / `bindingError` say so without throwing.
+// SNAPGC_NODE_ADDON=/path/to/x.node loads another build.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the addon is looked for. */
+export const addonPath = process.env.SNAPGC_NODE_ADDON
+  ? path.resolve(process.env.SNAPGC_NODE_ADDON)
+  : path.join(pkgDir, 'snapgc.node');
+
+const BUILD_COMMAND = 'npm --prefix js/swing-store run build';
+
+let addon = null;
+let loadError = null;
+try {
+  addon = require(addonPath);
+} catch (cause) {
+  const missing = cause && cause.code === 'MODULE_NOT_FOUND';
+  loadError = new Error(
+    missing
+      ? `the snapgc binding is not built (no ${addonPath}): run \`${BUILD_COMMAND}\``
+      : `the snapgc binding at ${addonPath} does not load (${cause && cause.message}): rebuild it with \`${BUILD_COMMAND}\``,
+    { cause },
+  );
+  loadError.code = 'SNAPGC_BINDING_MISSING';
+}
+
+if (addon) {
+  const { SnapgcStore, SnapgcLoad } = addon;
+
+  /** The library's StoreStatus (status.json's fields). */
+  SnapgcStore.prototype.status = async function status() {
+    return JSON.parse(await this.statusJson());
+  };
+
+  /**
+   * Saves every chunk of an (async) iterable of Uint8Arrays; aborts the save if the iterable
+   * throws. The chunks may be reused by the producer after each is taken.
+   */
+  SnapgcStore.prototype.saveFrom = async function saveFrom(chunks) {
+    const save = this.beginSave();
+    try {
+      for await (const chunk of chunks) {
+        await save.write(chunk);
+      }
+    } catch (e) {
+      save.abort();
+      throw e;
+    }
+    return save.finish();
+  };
+
+  /** Loads a whole snapshot into one Buffer (small snapshots and tests). */
+  SnapgcStore.prototype.loadBytes = async function loadBytes(hash) {
+    const load = await this.openLoad(hash);
+    const parts = [];
+    for await (const chunk of load) parts.push(chunk);
+    return Buffer.concat(parts);
+  };
+
+  /** `for await (const chunk of load)`; leaving the loop early closes the load. */
+  SnapgcLoad.prototype[Symbol.asyncIterator] = async function* chunks() {
+    try {
+      for (;;) {
+        const chunk = await this.read();
+        if (chunk === null) return;
+        yield chunk;
+      }
+    } finally {
+      this.close();
+    }
+  };
+}
+
+/** Whether the addon loaded. */
+export const bindingAvailable = addon !== null;
+/** Why it did not (an Error with code SNAPGC_BINDING_MISSING), or null. */
+export const bindingError = loadError;
+
+/** The addon, or throws SNAPGC_BINDING_MISSING. */
+export function requireNative() {
+  if (!addon) throw loadError;
+  return addon;
+}
+
+/** `SnapgcStore.open(dir, options)`, or throws SNAPGC_BINDING_MISSING. */
+export function openNative(dir, options) {
+  return requireNative().SnapgcStore.open(dir, options);
+}
+
+/** Every error code the binding uses (stable). */
+export const ERROR_CODES = Object.freeze([
+  'SNAPGC_POISONED',
+  'SNAPGC_NOT_FOUND',
+  'SNAPGC_NO_STORE',
+  'SNAPGC_DANGLING_ROOT',
+  'SNAPGC_IN_USE',
+  'SNAPGC_CORRUPT',
+  'SNAPGC_BAD_ROOT',
+  'SNAPGC_CODEC',
+  'SNAPGC_INVALID_ARGUMENT',
+  'SNAPGC_CONFIG',
+  'SNAPGC_WOULD_UNROOT',
+  'SNAPGC_IO',
+  'SNAPGC_DB',
+  'SNAPGC_IMPORT_REFUSED',
+  'SNAPGC_EXPORT_FAILED',
+  'SNAPGC_ARCHIVE',
+  'SNAPGC_CLOSED',
+  'SNAPGC_BINDING_MISSING',
+  'SNAPGC_INTERNAL',
+]);
+
+// The addon's classes (undefined when the binding is missing: check bindingAvailable, or use
+// requireNative()).
+export const SnapgcStore = addon?.SnapgcStore;
+export const SnapgcSave = addon?.SnapgcSave;
+export const SnapgcLoad = addon?.SnapgcLoad;
+export const SnapgcLease = addon?.SnapgcLease;
+export const formatRootValue = addon?.formatRootValue;

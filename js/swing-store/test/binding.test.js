@@ -1,0 +1,296 @@
+// The snapgc binding (crates/node) through native.js: open, kv, commit, gc, leases, status,
+// streamed saves and verified loads, coded errors. Needs snapgc.node (`npm run build`);
+// without it each test prints "binding: skipped: ..." and is reported as skipped.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+
+import * as native from '../src/native.js';
+import { synthChunks } from './binding-synth.js';
+
+/** Skips `t` visibly when the addon is absent; else returns the addon. */
+function addonOr(t) {
+  if (native.bindingAvailable) return native.requireNative();
+  const why = native.bindingError?.message ?? 'the binding did not load';
+  console.log(`binding: skipped: ${why}`);
+  t.skip(why);
+  return null;
+}
+
+function tempDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-binding-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Opens a fresh store in a temp dir, closed after the test. */
+function freshStore(t, options) {
+  const dir = tempDir(t);
+  const store = native.openNative(path.join(dir, 'store'), options);
+  t.after(() => store.close());
+  return store;
+}
+
+async function rejectsWith(promise, code) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof Error, 'an Error');
+    assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
+    return true;
+  });
+}
+
+function throwsWith(fn, code) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof Error, 'an Error');
+    assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
+    return true;
+  });
+}
+
+async function saveBytes(store, bytes, chunkBytes = 65536) {
+  const save = store.beginSave();
+  for (let off = 0; off < bytes.length; off += chunkBytes) {
+    await save.write(bytes.subarray(off, off + chunkBytes));
+  }
+  return save.finish();
+}
+
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+
+test('open creates, reopens, refuses a second handle and a non-store', async (t) => {
+  if (!addonOr(t)) return;
+  const dir = tempDir(t);
+  const where = path.join(dir, 'store');
+  throwsWith(() => native.openNative(where, { create: false }), 'SNAPGC_NO_STORE');
+  const store = native.openNative(where);
+  assert.equal(store.path, where);
+  assert.equal(store.epoch(), 0);
+  assert.equal(store.closed, false);
+  throwsWith(() => native.openNative(where), 'SNAPGC_IN_USE');
+  const other = path.join(dir, 'not-a-store');
+  fs.mkdirSync(other);
+  fs.writeFileSync(path.join(other, 'someone.txt'), 'x');
+  throwsWith(() => native.openNative(other), 'SNAPGC_NO_STORE');
+  throwsWith(() => native.openNative(path.join(dir, 'x'), { grace: 'two' }), 'SNAPGC_INVALID_ARGUMENT');
+  store.set('a', '1');
+  assert.equal(await store.commit(), 1);
+  await store.close();
+  assert.equal(store.closed, true);
+  throwsWith(() => store.epoch(), 'SNAPGC_CLOSED');
+  await rejectsWith(store.commit(), 'SNAPGC_CLOSED');
+  const again = native.openNative(where, { create: false });
+  assert.equal(again.epoch(), 1);
+  assert.equal(again.getCommitted('a'), '1');
+  await again.close();
+});
+
+test('kv: staged reads, commit, abort, delete, scanPrefix', async (t) => {
+  if (!addonOr(t)) return;
+  const store = freshStore(t);
+  assert.equal(store.get('k'), undefined);
+  store.set('k', 'v1');
+  store.set('p.1', 'one');
+  store.set('p.2', 'two');
+  store.set('q', 'x');
+  assert.equal(store.get('k'), 'v1', 'reads see the open block');
+  assert.equal(store.getCommitted('k'), undefined);
+  assert.equal(await store.commit(), 1);
+  assert.equal(store.getCommitted('k'), 'v1');
+  assert.deepEqual(store.scanPrefix('p.'), [
+    ['p.1', 'one'],
+    ['p.2', 'two'],
+  ]);
+  store.set('k', 'v2');
+  store.delete('q');
+  assert.equal(store.get('q'), undefined);
+  store.abort();
+  assert.equal(store.get('k'), 'v1');
+  assert.equal(store.get('q'), 'x');
+  store.delete('q');
+  assert.equal(await store.commit(), 2);
+  assert.equal(store.epoch(), 2);
+  assert.equal(store.getCommitted('q'), undefined);
+});
+
+test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', async (t) => {
+  if (!addonOr(t)) return;
+  const store = freshStore(t);
+  const bytes = Buffer.concat([...synthChunks(3_500_000, { chunkBytes: 1 << 20 })].map((c) => Buffer.from(c)));
+  const info = await saveBytes(store, bytes, 100_000);
+  assert.equal(info.hash, sha256(bytes));
+  assert.equal(info.rawBytes, bytes.length);
+  assert.ok(info.compressedBytes > 0 && info.compressedBytes < bytes.length, `${info.compressedBytes}`);
+  assert.equal(info.deduplicated, false);
+  assert.equal(info.savedEpoch, 1);
+  assert.equal(store.has(info.hash), true);
+  assert.equal(store.has('ab'.repeat(32)), false);
+  throwsWith(() => store.has('not-a-hash'), 'SNAPGC_INVALID_ARGUMENT');
+  const meta = store.blobInfo(info.hash);
+  assert.equal(meta.rawBytes, bytes.length);
+  assert.equal(meta.savedEpoch, 1);
+
+  for (const chunkBytes of [undefined, 4096, 1 << 22]) {
+    const load = await store.openLoad(info.hash, chunkBytes ? { chunkBytes } : undefined);
+    assert.equal(load.hash, info.hash);
+    const parts = [];
+    let chunk;
+    while ((chunk = await load.read()) !== null) {
+      assert.ok(chunk.length <= (chunkBytes ?? 1 << 20));
+      parts.push(chunk);
+    }
+    assert.equal(await load.read(), null, 'reads after the end stay null');
+    assert.ok(Buffer.concat(parts).equals(bytes), `chunkBytes ${chunkBytes}`);
+  }
+  assert.ok((await store.loadBytes(info.hash)).equals(bytes));
+  assert.ok(store.readSync(info.hash).equals(bytes));
+  assert.equal(await store.verify(info.hash), bytes.length);
+
+  const again = await store.saveFrom([bytes.subarray(0, 10), bytes.subarray(10)]);
+  assert.equal(again.hash, info.hash);
+  assert.equal(again.deduplicated, true, 'an identical save deduplicates');
+  const empty = await store.saveFrom([]);
+  assert.equal(empty.rawBytes, 0);
+  assert.equal(empty.hash, sha256(Buffer.alloc(0)));
+  assert.equal((await store.loadBytes(empty.hash)).length, 0);
+
+  await rejectsWith(store.openLoad('cd'.repeat(32)), 'SNAPGC_NOT_FOUND');
+  await rejectsWith(store.openLoad('xyz'), 'SNAPGC_INVALID_ARGUMENT');
+  await rejectsWith(store.openLoad(info.hash, { chunkBytes: 10 }), 'SNAPGC_INVALID_ARGUMENT');
+  await rejectsWith(store.verify('cd'.repeat(32)), 'SNAPGC_NOT_FOUND');
+});
+
+test('one write / read at a time; abort publishes nothing; a closed load', async (t) => {
+  if (!addonOr(t)) return;
+  const store = freshStore(t);
+  const save = store.beginSave();
+  const first = save.write(Buffer.alloc(1 << 20, 1));
+  await rejectsWith(save.write(Buffer.alloc(10)), 'SNAPGC_INVALID_ARGUMENT');
+  await first;
+  save.abort();
+  await rejectsWith(save.write(Buffer.alloc(10)), 'SNAPGC_CLOSED');
+  await rejectsWith(save.finish(), 'SNAPGC_CLOSED');
+  assert.equal(store.has(sha256(Buffer.alloc(1 << 20, 1))), false, 'an aborted save is not published');
+
+  const info = await store.saveFrom([Buffer.alloc(3 << 20, 2)]);
+  const load = await store.openLoad(info.hash, { chunkBytes: 1 << 20 });
+  const r1 = load.read();
+  await rejectsWith(load.read(), 'SNAPGC_INVALID_ARGUMENT');
+  assert.equal((await r1).length, 1 << 20);
+  load.close();
+  await rejectsWith(load.read(), 'SNAPGC_CLOSED');
+  // A for-await left early closes the load.
+  const iterated = await store.openLoad(info.hash, { chunkBytes: 1 << 20 });
+  for await (const chunk of iterated) {
+    assert.equal(chunk.length, 1 << 20);
+    break;
+  }
+  await rejectsWith(iterated.read(), 'SNAPGC_CLOSED');
+});
+
+test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', async (t) => {
+  if (!addonOr(t)) return;
+  const store = freshStore(t);
+  store.set('v1.lastSnapshot', native.formatRootValue('ef'.repeat(32), 3));
+  await rejectsWith(store.commit(), 'SNAPGC_DANGLING_ROOT');
+  assert.equal(store.epoch(), 0, 'nothing committed');
+  store.abort();
+  assert.equal(await store.commit(), 1);
+  throwsWith(() => native.formatRootValue('nope', 1), 'SNAPGC_INVALID_ARGUMENT');
+  assert.equal(
+    native.formatRootValue('ef'.repeat(32), 3),
+    `{"snapshotID":"${'ef'.repeat(32)}","startPos":{"itemCount":3}}`,
+  );
+});
+
+test('gc report, grace, and a lease protects a blob until release', async (t) => {
+  if (!addonOr(t)) return;
+  const store = freshStore(t, { grace: 0, rootPatterns: ['snapshot.*.current'] });
+  const a = await store.saveFrom([Buffer.from('heap A')]);
+  store.set('snapshot.v1.current', native.formatRootValue(a.hash, 1));
+  await store.commit();
+  let report = await store.gc();
+  assert.equal(report.roots, 1);
+  assert.equal(report.live, 1);
+  assert.equal(report.swept, 0);
+  assert.equal(report.grace, 0);
+  assert.equal(typeof report.durationMs, 'number');
+  assert.ok(Array.isArray(report.errors) && Array.isArray(report.strays));
+
+  const b = await store.saveFrom([Buffer.from('heap B')]);
+  store.set('snapshot.v1.current', native.formatRootValue(b.hash, 2));
+  await store.commit();
+  const lease = store.lease(a.hash);
+  assert.equal(lease.hash, a.hash);
+  // A is young until its protection runs out: commit empty blocks until the pass wants it.
+  for (let i = 0; i < 4; i += 1) {
+    report = await store.gc();
+    assert.equal(report.swept, 0, 'a leased blob is never swept');
+    await store.commit();
+  }
+  report = await store.gc();
+  assert.equal(report.swept, 0);
+  assert.ok(report.keptLeased >= 1, `keptLeased ${report.keptLeased}`);
+  assert.equal(store.has(a.hash), true);
+  lease.release();
+  lease.release();
+  await store.commit();
+  report = await store.gc();
+  assert.equal(report.swept, 1, JSON.stringify(report));
+  assert.ok(report.sweptBytes > 0);
+  assert.equal(store.has(a.hash), false);
+  assert.equal(store.has(b.hash), true);
+  throwsWith(() => store.lease('zz'), 'SNAPGC_INVALID_ARGUMENT');
+
+  const status = await store.status();
+  assert.equal(status.epoch, store.epoch());
+  assert.equal(status.roots, 1);
+  assert.equal(typeof JSON.parse(await store.statusJson()).passes_total, 'number');
+});
+
+test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the last chunk', async (t) => {
+  if (!addonOr(t)) return;
+  const dir = tempDir(t);
+  const where = path.join(dir, 'store');
+  const store = native.openNative(where);
+  t.after(() => store.close());
+  // Poorly compressible bytes, so the flipped byte is a literal: the frame still decodes and
+  // only the sha256 at the end can tell.
+  const bytes = Buffer.alloc(5 << 20);
+  let x = 12345;
+  for (let i = 0; i < bytes.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes.writeInt32LE(x | 0, i);
+  }
+  const info = await saveBytes(store, bytes, 1 << 20);
+  await store.commit();
+  const blob = path.join(where, 'snapshots', `${info.hash}.lz4`);
+  const file = fs.readFileSync(blob);
+  const at = Math.floor(file.length * 0.6);
+  file[at] ^= 0x40;
+  fs.writeFileSync(blob, file);
+
+  for (const chunkBytes of [1 << 20, 4096]) {
+    const load = await store.openLoad(info.hash, { chunkBytes });
+    let delivered = 0;
+    await rejectsWith(
+      (async () => {
+        for (;;) {
+          const chunk = await load.read();
+          if (chunk === null) break;
+          delivered += chunk.length;
+        }
+      })(),
+      'SNAPGC_CORRUPT',
+    );
+    assert.ok(delivered < bytes.length, `delivered ${delivered} of ${bytes.length}: never the whole stream`);
+    assert.ok(delivered <= bytes.length - chunkBytes, 'the last chunk was held back');
+    await rejectsWith(load.read(), 'SNAPGC_CORRUPT');
+  }
+  await rejectsWith(store.verify(info.hash), 'SNAPGC_CORRUPT');
+  throwsWith(() => store.readSync(info.hash), 'SNAPGC_CORRUPT');
+});
