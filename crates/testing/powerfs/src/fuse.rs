@@ -5,6 +5,10 @@
 //! `write(2)` reaches the model synchronously; `flush`/`release` make nothing durable;
 //! `sync_file_range(2)` and `syncfs(2)` never reach a FUSE file system at all. Locks (`flock`,
 //! `fcntl`) are not implemented here, so the kernel handles them locally.
+//!
+//! One job, and over 450 lines on purpose: the `Filesystem` impl is one method per FUSE
+//! request (each: the gate, one model call, the reply), and a trait impl does not split
+//! across files; the shared parts are [`PowerFs::call`] and the attribute helpers.
 
 use std::ffi::OsStr;
 use std::path::Path;
