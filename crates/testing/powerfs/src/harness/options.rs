@@ -16,7 +16,7 @@ pub const SLED_SEGMENT_ENV: &str = "SWINGSTORE_SLED_SEGMENT_SIZE";
 /// configuration first, see [`configlog`](crate::configlog)).
 pub const CHILD_SUBCOMMAND: &str = "__child";
 /// The hidden subcommand that checks a store after a cut: `<exe> __check <store> <log> <now|grace>`;
-/// prints one [`Checked`] line, or the violation and exits non-zero.
+/// prints one [`Checked`](crate::harness::Checked) line, or the violation and exits non-zero.
 pub const CHECK_SUBCOMMAND: &str = "__check";
 
 /// How a run is set up.
