@@ -8,9 +8,9 @@
 //! 2. every blob renamed into `snapshots/` since the last sync is fsynced — each was handed to
 //!    the sync threads when it was renamed (`syncer.rs`), so commit waits only for those still in
 //!    flight — then `snapshots/` once ([`SyncStep::BlobFile`], [`SyncStep::BlobDir`]);
-//! 3. the kv store writes the block in one sled batch, flushes, and fsyncs sled's log and
-//!    `kv/` ([`SyncStep::KvLog`], [`SyncStep::KvDir`]); only then do the epoch and the
-//!    in-memory root index move.
+//! 3. the kv store writes the block in one sled batch, flushes, and fsyncs sled's large-value
+//!    files, if any, and its log ([`SyncStep::KvBlobs`], [`SyncStep::KvLog`]); only then do the
+//!    epoch and the in-memory root index move.
 //!
 //! So no root is ever durable before the bytes and the name of the blob it names, and a
 //! commit that returned is on disk. Any failed sync poisons the handle.

@@ -5,24 +5,10 @@ use std::fs;
 
 use anyhow::{Context, Result, bail, ensure};
 use swingstore::{GcOptions, SnapshotHash, SwingStore};
-use swingstore::{RootPatterns, parse_root_value};
 
-use crate::log::{Expect, Roots};
-use crate::{heap, item_count, vat_of};
-
-/// The committed roots of an open store with no staged writes: key to hash hex.
-pub fn committed_roots(store: &SwingStore) -> Result<Roots> {
-    let patterns = RootPatterns::new(&store.config().root_patterns)?;
-    let mut roots = Roots::new();
-    for (key, value) in store.kv().scan_prefix("")? {
-        if !patterns.is_root(&key) || store.kv().get_committed(&key)?.as_deref() != Some(value.as_str()) {
-            continue;
-        }
-        let hash = parse_root_value(&key, value.as_bytes())?;
-        roots.insert(key, hash.to_hex());
-    }
-    Ok(roots)
-}
+pub use crate::committed_roots;
+use crate::log::Expect;
+use crate::{big_value_is_whole, heap, item_count, vat_of};
 
 /// What the store was found in right after the crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,11 +58,7 @@ pub fn check_after_crash(store: &SwingStore, expect: &Expect) -> Result<AfterCra
 pub fn check_values_read(store: &SwingStore) -> Result<()> {
     for (key, value) in store.kv().scan_prefix("").context("reading every kv value")? {
         if key.ends_with(".vs.big") {
-            ensure!(
-                crate::workload::big_value_is_whole(&value),
-                "kv value {key} is not whole ({} bytes)",
-                value.len()
-            );
+            ensure!(big_value_is_whole(&value), "kv value {key} is not whole ({} bytes)", value.len());
         }
     }
     Ok(())

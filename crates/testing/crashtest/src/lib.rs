@@ -6,6 +6,9 @@
 //!   how it settles the store (gc until quiescent) and what "clean" means afterwards.
 //! * [`driver`]: the kill loop (SIGKILL at a random time, or a crash at a random failpoint).
 //! * [`scenario`]: a scripted scenario that reaches every failpoint once, for the per-point tests.
+//! * here: what the workload writes and the checks read (heaps, root keys and values, big kv
+//!   values, the committed roots), so `check` and `workload` depend on this root, not on each
+//!   other.
 
 pub mod check;
 pub mod driver;
@@ -13,7 +16,12 @@ pub mod log;
 pub mod scenario;
 pub mod workload;
 
+use anyhow::Result;
+use swingstore::SwingStore;
 use swingstore::failpoint::points;
+use swingstore::{RootPatterns, parse_root_value};
+
+use crate::log::Roots;
 
 /// Every failpoint the library defines.
 pub const ALL_POINTS: [&str; 9] = [
@@ -65,6 +73,35 @@ pub fn root_key(vat: u32) -> String {
 pub fn item_count(value: &str) -> Option<u64> {
     let json: serde_json::Value = serde_json::from_str(value).ok()?;
     json.get("startPos")?.get("itemCount")?.as_u64()
+}
+
+/// A large kv value that says its own length (`<len>:xxxx…`): the workload writes it, the
+/// check after a crash reads it back.
+pub fn big_value(len: usize) -> String {
+    let head = format!("{len}:");
+    let mut value = head.clone();
+    value.extend(std::iter::repeat_n('x', len.saturating_sub(head.len())));
+    value
+}
+
+/// Whether a kv value written by [`big_value`] is whole.
+pub fn big_value_is_whole(value: &str) -> bool {
+    value.split_once(':').and_then(|(n, _)| n.parse::<usize>().ok()).is_some_and(|n| n == value.len())
+}
+
+/// The committed roots of an open store with no staged writes: key to hash hex (what a
+/// check compares, and what the workload resumes from).
+pub fn committed_roots(store: &SwingStore) -> Result<Roots> {
+    let patterns = RootPatterns::new(&store.config().root_patterns)?;
+    let mut roots = Roots::new();
+    for (key, value) in store.kv().scan_prefix("")? {
+        if !patterns.is_root(&key) || store.kv().get_committed(&key)?.as_deref() != Some(value.as_str()) {
+            continue;
+        }
+        let hash = parse_root_value(&key, value.as_bytes())?;
+        roots.insert(key, hash.to_hex());
+    }
+    Ok(roots)
 }
 
 /// A scratch directory on tmpfs when there is one (the process-kill tests do not depend on

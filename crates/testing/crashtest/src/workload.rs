@@ -17,9 +17,8 @@ use swingstore::failpoint::{self, Action};
 use swingstore::format_root_value;
 use swingstore::{GcOptions, SnapshotHash, SwingStore};
 
-use crate::check::committed_roots;
 use crate::log::{Kind, LogWriter, Roots};
-use crate::{Rng, heap, item_count, root_key, vat_of};
+use crate::{Rng, big_value, committed_roots, heap, item_count, root_key, vat_of};
 
 /// Vats the workload uses (`v1` … `vVATS`).
 pub const VATS: u64 = 8;
@@ -65,19 +64,6 @@ fn read_model(store: &SwingStore) -> Result<BTreeMap<u32, VatRoot>> {
         model.insert(vat, VatRoot { version, hash: SnapshotHash::parse(&hex)? });
     }
     Ok(model)
-}
-
-/// A large kv value that says its own length (`<len>:xxxx…`), checked after a crash.
-pub fn big_value(len: usize) -> String {
-    let head = format!("{len}:");
-    let mut value = head.clone();
-    value.extend(std::iter::repeat_n('x', len.saturating_sub(head.len())));
-    value
-}
-
-/// Whether a kv value written by [`big_value`] is whole.
-pub fn big_value_is_whole(value: &str) -> bool {
-    value.split_once(':').and_then(|(n, _)| n.parse::<usize>().ok()).is_some_and(|n| n == value.len())
 }
 
 /// The vat and version of a heap blob (its first line says `vat <vat> version <n>`).

@@ -1,10 +1,14 @@
-//! The fuser 0.18 adapter: every FUSE request goes through the gate of [`State`] (count,
+//! The fuser 0.18 adapter: every FUSE request goes through the gate of [`State`](crate::state::State) (count,
 //! trigger, freeze), runs on the model and is logged.
 //!
 //! No writeback cache is asked for (fuser's default init flags do not include it), so every
 //! `write(2)` reaches the model synchronously; `flush`/`release` make nothing durable;
 //! `sync_file_range(2)` and `syncfs(2)` never reach a FUSE file system at all. Locks (`flock`,
 //! `fcntl`) are not implemented here, so the kernel handles them locally.
+//!
+//! One job, and over 450 lines on purpose: the `Filesystem` impl is one method per FUSE
+//! request (each: the gate, one model call, the reply), and a trait impl does not split
+//! across files; the shared parts are `PowerFs::call` and the attribute helpers.
 
 use std::ffi::OsStr;
 use std::path::Path;

@@ -123,3 +123,35 @@ fn the_flag_matcher_needs_a_whole_flag() {
     assert!(!names_flag("[--no-archive]", "--archive"));
     assert!(names_flag("[-o FILE]", "-o"));
 }
+
+/// Every metric the store writes (`status/metrics.rs`) is in docs/CLI.md's metrics table, and
+/// the table names no other.
+#[test]
+fn the_metrics_table_names_every_metric() {
+    let code = read("crates/swingstore/src/status/metrics.rs");
+    let written: std::collections::BTreeSet<String> = code
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("snapgc_") && s.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(str::to_owned)
+        .collect();
+    assert!(written.len() >= 10, "metric names not found in metrics.rs: {written:?}");
+    let doc = read("docs/CLI.md");
+    let table: std::collections::BTreeSet<String> =
+        crate::util::table_rows(section(&doc, "### Metrics (Prometheus text format)"))
+            .iter()
+            .flat_map(|row| backticked(&row[0]))
+            .map(|m| m.split('{').next().unwrap_or_default().to_owned())
+            .collect();
+    let mut problems: Vec<String> = written
+        .difference(&table)
+        .map(|m| format!("`{m}` is written but not in docs/CLI.md's metrics table"))
+        .collect();
+    problems.extend(
+        table
+            .difference(&written)
+            .map(|m| format!("docs/CLI.md's metrics table names `{m}`, which is not written")),
+    );
+    report("metrics", &problems);
+}

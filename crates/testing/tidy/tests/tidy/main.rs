@@ -2,7 +2,8 @@
 //! its rules. Each module is one kind of check; `util` reads files, tables and code blocks.
 //!
 //! * `tree`: no committed path outside `fixtures/` looks like a store.
-//! * `cli_doc`: docs/CLI.md's synopsis names every subcommand and flag clap knows.
+//! * `cli_doc`: docs/CLI.md's synopsis names every subcommand and flag clap knows, and its
+//!   metrics table every metric the store writes.
 //! * `format_doc`: docs/format.md's key table is `schema.rs`'s, its layout is what a store
 //!   holds, and each record it says is pinned has golden bytes.
 //! * `crash_doc`: every failpoint and durability step is in docs/CRASH-SAFETY.md's tables and

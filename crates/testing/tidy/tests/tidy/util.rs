@@ -73,9 +73,28 @@ pub fn table_rows(text: &str) -> Vec<Vec<String>> {
         if inner.starts_with("---") || inner.starts_with(":--") {
             continue;
         }
-        rows.push(inner.trim_end_matches('|').split('|').map(|c| c.trim().to_owned()).collect());
+        rows.push(cells(inner.trim_end_matches('|')));
     }
     rows
+}
+
+/// The cells of one table row (without its outer pipes); `\|` is a pipe inside a cell.
+fn cells(inner: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cell = String::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'|') {
+            chars.next();
+            cell.push('|');
+        } else if c == '|' {
+            out.push(std::mem::take(&mut cell).trim().to_owned());
+        } else {
+            cell.push(c);
+        }
+    }
+    out.push(cell.trim().to_owned());
+    out
 }
 
 /// The contents of every `` `code span` `` in `text`.
