@@ -248,6 +248,9 @@ impl<R: std::io::Read> std::io::Read for Limited<R> {
     }
 }
 
+/// One chunk entry as listed: hash, raw length, pack index, offset, stored length.
+type Entry = ([u8; 32], u32, u32, u64, u32);
+
 /// The fields as parsed (all optional until checked).
 #[derive(Default)]
 struct Parsed {
@@ -261,7 +264,7 @@ struct Parsed {
     chunker: Option<String>,
     codec: Option<String>,
     packs: Option<Vec<[u8; 32]>>,
-    chunks: Option<Vec<([u8; 32], u32, u32, u64, u32)>>,
+    chunks: Option<Vec<Entry>>,
 }
 
 /// Parses the manifest object field by field: `raw_bytes` raises the reader's limit, and the
@@ -370,19 +373,19 @@ struct ChunksSeed {
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for ChunksSeed {
-    type Value = Vec<([u8; 32], u32, u32, u64, u32)>;
+    type Value = Vec<Entry>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> Visitor<'de> for ChunksSeed {
-    type Value = Vec<([u8; 32], u32, u32, u64, u32)>;
+    type Value = Vec<Entry>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a list of chunks")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
-        let mut out: Vec<([u8; 32], u32, u32, u64, u32)> = Vec::new();
+        let mut out: Vec<Entry> = Vec::new();
         let mut total = 0u64;
         while let Some((Hex32(hash), raw_len, pack, offset, stored_len)) =
             seq.next_element::<(Hex32, u32, u32, u64, u32)>()?
@@ -451,7 +454,7 @@ mod tests {
             &format!("\"root\":\"{}\"", "r".repeat(2 << 20)),
             1,
         );
-        let err = Manifest::decode(&pack(&padded)?, "m", None).map(|_| ()).unwrap_err().to_string();
+        let err = Manifest::decode(&pack(&padded)?, "m", None).map(|_| ()).expect_err("too long").to_string();
         assert!(err.contains("bytes of JSON its length allows"), "{err}");
         Ok(())
     }

@@ -75,36 +75,39 @@ impl MinCutter {
     }
 
     /// `blocks` blocks; with `distinct`, each block's random part differs.
-    fn stream(&self, blocks: u64, distinct: bool) -> impl Read + Send + '_ {
-        let min = archive::params::MIN_CHUNK as usize;
-        let mut block = 0u64;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut at = 0usize;
-        FnReader(Box::new(move |out: &mut [u8]| {
-            if at == buf.len() {
-                if block == blocks {
-                    return 0;
-                }
-                buf.clear();
-                buf.push(self.first);
-                buf.extend_from_slice(&testkit::bytes(if distinct { block } else { 0 }, min - 1));
-                buf.extend_from_slice(&self.tail);
-                block += 1;
-                at = 0;
-            }
-            let n = out.len().min(buf.len() - at);
-            out[..n].copy_from_slice(&buf[at..at + n]);
-            at += n;
-            n
-        }))
+    fn stream(&self, blocks: u64, distinct: bool) -> MinCutStream<'_> {
+        MinCutStream { cutter: self, blocks, distinct, block: 0, buf: Vec::new(), at: 0 }
     }
 }
 
-struct FnReader<'a>(Box<dyn FnMut(&mut [u8]) -> usize + Send + 'a>);
+/// The bytes of [`MinCutter::stream`], made block by block (never all in memory).
+struct MinCutStream<'a> {
+    cutter: &'a MinCutter,
+    blocks: u64,
+    distinct: bool,
+    block: u64,
+    buf: Vec<u8>,
+    at: usize,
+}
 
-impl Read for FnReader<'_> {
+impl Read for MinCutStream<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        Ok((self.0)(out))
+        if self.at == self.buf.len() {
+            if self.block == self.blocks {
+                return Ok(0);
+            }
+            let min = archive::params::MIN_CHUNK as usize;
+            self.buf.clear();
+            self.buf.push(self.cutter.first);
+            self.buf.extend_from_slice(&testkit::bytes(if self.distinct { self.block } else { 0 }, min - 1));
+            self.buf.extend_from_slice(&self.cutter.tail);
+            self.block += 1;
+            self.at = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 

@@ -33,6 +33,17 @@ pub fn micros(us: u64) -> String {
     }
 }
 
+/// `text`, or its first 120 characters and its length when longer (a 100 KB key must not
+/// become a 100 KB stderr line).
+pub fn shorten(text: &str) -> String {
+    const LIMIT: usize = 120;
+    if text.len() <= LIMIT {
+        return text.to_owned();
+    }
+    let cut = (0..=LIMIT).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} bytes)", &text[..cut], text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,15 +72,4 @@ mod tests {
         assert_eq!(micros(12_345), "12.3 ms");
         assert_eq!(micros(4_560_000), "4.56 s");
     }
-}
-
-/// `text`, or its first 120 characters and its length when longer (a 100 KB key must not
-/// become a 100 KB stderr line).
-pub fn shorten(text: &str) -> String {
-    const LIMIT: usize = 120;
-    if text.len() <= LIMIT {
-        return text.to_owned();
-    }
-    let cut = (0..=LIMIT).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-    format!("{}… ({} bytes)", &text[..cut], text.len())
 }

@@ -290,7 +290,7 @@ fn a_damaged_manifest_is_not_archived_and_archive_ls_keeps_going() {
     let run = snapgc(&store, &["archive", "ls", "--json"]).expect(1);
     let listed: Vec<String> =
         run.json().as_array().unwrap().iter().map(|e| e["hash"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(listed, [h1.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&h1));
     assert!(run.stderr.contains(&h2), "{}", run.stderr);
     let run = snapgc(&store, &["archive", "gc", "--json"]).expect(1);
     assert_eq!(run.json()["unreadable"].as_array().unwrap().len(), 1);

@@ -26,13 +26,23 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
     Ok(out)
 }
 
-/// Where `path` really points: its canonical form when it exists (symlinks followed), else
-/// [`resolve`].
+/// Where `path` really points: its canonical form when it exists (symlinks followed), the
+/// resolved target of a dangling symlink, else [`resolve`].
 pub fn resolve_target(path: &Path) -> io::Result<PathBuf> {
-    match std::fs::canonicalize(path) {
-        Ok(p) => Ok(p),
-        Err(_) => resolve(path),
+    let mut current = resolve(path)?;
+    for _ in 0..40 {
+        if let Ok(p) = std::fs::canonicalize(&current) {
+            return Ok(p);
+        }
+        match std::fs::read_link(&current) {
+            Ok(target) => {
+                let base = current.parent().map(Path::to_owned).unwrap_or_default();
+                current = resolve(&base.join(target))?;
+            }
+            Err(_) => return Ok(current),
+        }
     }
+    Ok(current)
 }
 
 /// Canonicalizes the longest existing prefix of the absolute `dir` and appends the rest,

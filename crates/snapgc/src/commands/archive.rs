@@ -9,7 +9,7 @@ use archive::{Archive, ArchiveGcOptions};
 use serde::Serialize;
 use swingstore::{SnapshotHash, SwingStore};
 
-use super::output::{print_json, print_text, write_snapshot};
+use super::output::{Dest, print_json, print_text, write_snapshot};
 use crate::cli::exit;
 use crate::human;
 
@@ -68,17 +68,10 @@ struct Got {
 pub fn get(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
     let archive = open(store)?;
     let doing = format!("reading {hash} from the archive");
-    let protected = super::protected_dirs(store);
-    let written = write_snapshot(
-        "archive get",
-        hash,
-        &doing,
-        output,
-        json,
-        ".snapgc-archive-get-",
-        &protected,
-        |out| Ok(archive.get_into(hash, out)?),
-    )?;
+    let forbidden = super::protected_dirs(store);
+    let dest = Dest { file: output, temp_prefix: ".snapgc-archive-get-", forbidden: &forbidden };
+    let written =
+        write_snapshot("archive get", hash, &doing, &dest, json, |out| Ok(archive.get_into(hash, out)?))?;
     if let (Some(raw_bytes), Some(output), true) = (written, output, json) {
         print_json(&Got { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
     }

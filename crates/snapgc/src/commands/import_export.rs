@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use swingstore::{SnapshotHash, SwingStore};
 
-use super::output::{print_json, print_text, write_snapshot};
+use super::output::{Dest, print_json, print_text, write_snapshot};
 use crate::cli::exit;
 
 #[derive(Serialize)]
@@ -92,16 +92,11 @@ struct Exported {
 }
 
 pub fn export(store: &SwingStore, hash: &SnapshotHash, output: Option<&Path>, json: bool) -> Result<u8> {
-    let written = write_snapshot(
-        "export",
-        hash,
-        &format!("exporting {hash}"),
-        output,
-        json,
-        ".snapgc-export-",
-        &super::protected_dirs(store),
-        |out| Ok(store.load_into(hash, out)?),
-    )?;
+    let forbidden = super::protected_dirs(store);
+    let dest = Dest { file: output, temp_prefix: ".snapgc-export-", forbidden: &forbidden };
+    let written = write_snapshot("export", hash, &format!("exporting {hash}"), &dest, json, |out| {
+        Ok(store.load_into(hash, out)?)
+    })?;
     if let (Some(raw_bytes), Some(output), true) = (written, output, json) {
         print_json(&Exported { hash: hash.to_hex(), file: output.display().to_string(), raw_bytes })?;
     }

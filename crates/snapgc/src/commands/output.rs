@@ -41,12 +41,11 @@ pub fn write_snapshot(
     command: &str,
     hash: &swingstore::SnapshotHash,
     doing: &str,
-    output: Option<&Path>,
+    dest: &Dest<'_>,
     json: bool,
-    temp_prefix: &str,
-    forbidden: &[(&str, std::path::PathBuf)],
     mut fill: impl FnMut(&mut dyn Write) -> Result<u64>,
 ) -> Result<Option<u64>> {
+    let (output, temp_prefix, forbidden) = (dest.file, dest.temp_prefix, dest.forbidden);
     if let Some(output) = output {
         check_output(command, output, forbidden)?;
     }
@@ -99,6 +98,14 @@ pub fn write_snapshot(
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(Some(raw_bytes))
+}
+
+/// Where [`write_snapshot`] writes: `-o FILE` (or stdout), the prefix of its temp file, and
+/// the directories FILE must not be inside (what, directory).
+pub struct Dest<'a> {
+    pub file: Option<&'a Path>,
+    pub temp_prefix: &'a str,
+    pub forbidden: &'a [(&'a str, std::path::PathBuf)],
 }
 
 /// A writer that counts what it was given.

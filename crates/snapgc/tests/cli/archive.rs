@@ -117,9 +117,10 @@ fn archive_commands_keep_their_contract() {
     // An archive that cannot be opened: the collector keeps history (exit 2), deletes nothing.
     import(&store, &[&files[0]]);
     set_root(&store, "v1.lastSnapshot", &hashes[0]);
-    fs::write(work.path().join("not-a-dir"), b"x").expect("write");
-    let bad = work.path().join("not-a-dir").join("archive");
+    // (`config set` refuses a location that can never work: this one breaks afterwards.)
+    let bad = work.path().join("broken-later");
     snapgc(&store, &["config", "set", "--archive", bad.to_str().expect("utf-8")]).expect(0);
+    fs::write(bad.join("SNAPGC-ARCHIVE"), br#"{"format":1,"owner":"another store"}"#).expect("write");
     let run = snapgc(&store, &["gc", "--json"]).expect(2);
     assert_eq!(run.json()["swept"], 0, "{}", run.text());
     assert!(blob_path(&store, &hashes[1]).exists(), "history is kept");

@@ -250,7 +250,8 @@ mod tests {
         }
         kv.set_config(
             GcConfig { root_patterns: vec!["v*.lastSnapshot".into(), "v*.vs.x".into()], grace: 2 },
-            false,
+            // Roots values that do not parse: refused unless forced.
+            true,
         )?;
         let index = in_sled(&kv)?;
         assert_eq!(mirror(&kv), index);

@@ -140,10 +140,12 @@ impl KvStore {
                 .filter_map(|(k, e)| e.as_ref().err().map(|reason| (k, reason)))
                 .filter(|(k, _)| rooted.contains(k))
                 .collect();
-            if let Some((key, reason)) = bad.first() {
+            if let Some((key, reason)) = bad.first()
+                && !force
+            {
                 return Err(Error::Config(format!(
                     "these root patterns would make {} committed key(s) roots whose values do not name \
-                     a snapshot, and collection would stop: {} ({reason}){}",
+                     a snapshot, and collection would stop: {} ({reason}){} (--force proceeds)",
                     bad.len(),
                     crate::error::shorten(key),
                     if bad.len() > 1 { format!(" and {} more", bad.len() - 1) } else { String::new() }

@@ -10,6 +10,7 @@
 mod common;
 mod gc;
 mod golden;
+mod hardening;
 mod model;
 mod races;
 mod statesync;

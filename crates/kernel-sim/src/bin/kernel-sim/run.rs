@@ -104,8 +104,11 @@ fn run_one(
                 location: location.clone(),
                 keep_last: 0,
             }))?;
-            let archive =
-                Arc::new(archive::Archive::open(&location).with_context(|| format!("--archive {location}"))?);
+            // Opened as this store's archive (its marker names the store; another's is refused).
+            let archive = Arc::new(
+                archive::Archive::open_owned(&location, &store.store_id()?, &[])
+                    .with_context(|| format!("--archive {location}"))?,
+            );
             let seen = Arc::clone(&steps);
             store.set_archiver(Arc::new(archive::StoreArchiver::with_observer(
                 Arc::clone(&archive),
