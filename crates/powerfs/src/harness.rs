@@ -398,6 +398,7 @@ fn settle_name(mode: Settle) -> &'static str {
 /// Reopens the store on the remounted image and checks it (see the module docs): what the
 /// `__check` process runs, with the store's environment.
 pub fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::Result<Checked> {
+    crate::importlog::settle(store_dir, log_path).context("the import, right after the cut")?;
     let entries = commit_log::read(log_path)?;
     let expect = commit_log::expectations(&entries)?;
     // Only a child that never got past opening may leave no store behind.
@@ -614,6 +615,25 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
         let max_blocks = rng.range(1, options.max_blocks.max(1));
         // (Not for a child carried on from a kill: its first block is the clone above.)
         let change_config = !carried && rng.chance(25, 100);
+        // The first child of a fresh store may build it by a state-sync import (importlog).
+        let import = !carried && !change_config && on_this_store == 1 && rng.chance(30, 100);
+        if import && cal.known && rng.chance(50, 100) {
+            // Right after the import marker's removal, or right after the import returned.
+            trigger = if rng.chance(50, 100) {
+                Trigger::After {
+                    op: "unlink".into(),
+                    pattern: "*/IMPORT-INCOMPLETE".into(),
+                    nth: 1,
+                    ack: true,
+                }
+            } else {
+                Trigger::Before {
+                    op: "create".into(),
+                    pattern: format!("*/{}", crate::importlog::MARKER),
+                    nth: 1,
+                }
+            };
+        }
         if change_config && cal.known && rng.chance(50, 100) {
             // Right after set_config returned (and was logged).
             let (op, pattern) = ("create".to_owned(), format!("*/{}", configlog::MARKER));
@@ -633,6 +653,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             trigger = Trigger::After { op: "rename".into(), pattern: "*/snapshots/*".into(), nth, ack: true };
         }
         configlog::reset(&log_path, &mnt);
+        crate::importlog::reset(&log_path, &mnt);
         let mut cmd = Command::new(&options.child_exe);
         cmd.arg(CHILD_SUBCOMMAND)
             .arg(&store_dir)
@@ -641,6 +662,8 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
             .arg(max_blocks.to_string());
         if change_config {
             cmd.arg("config");
+        } else if import {
+            cmd.arg("import");
         }
         env.apply(&mut cmd);
         // Large kv values are chunked by the store, but with tiny sled segments even a node of
@@ -710,7 +733,10 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Report, HarnessErro
         // (the check's own open and clean close would otherwise sync the blob area first:
         // `open-blobs`), and it is cut right after one of its first commits. The log goes on,
         // and that cut's check covers both children.
+        // (Not an import killed part-way: only a re-run import, which the check does, takes
+        // over what it left.)
         let carry = kill_after_rename
+            && !import
             && matches!(ending, Ending::Cut)
             && problem.is_none()
             && cut < options.cuts
