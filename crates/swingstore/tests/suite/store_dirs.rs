@@ -245,3 +245,43 @@ fn the_pre_marker_fixture_opens_and_gets_its_marker() -> swingstore::Result<()> 
     check_fixture_store(&store, false)?;
     Ok(())
 }
+
+/// Issue 23 item 13: `status` on a stopped store opens it read-only. A kernel's open that meets
+/// such a reader waits for it instead of failing with InUse (polled in a loop, the old exclusive
+/// open made some kernel opens exit 3); a reader meets a running writer as InUse; a read-only
+/// handle refuses writes and leaves no recovery work done.
+#[test]
+fn a_writer_open_waits_for_a_read_only_handle_and_readers_write_nothing() -> swingstore::Result<()> {
+    let tmp = temp_dir();
+    let p = tmp.path().join("S");
+    {
+        let store = SwingStore::create(&p)?;
+        store.kv().set("a", "1");
+        store.commit()?;
+    }
+    fs::write(p.join("tmp/save-999999-9.tmp"), b"left by a dead process").expect("leftover");
+    let reader = SwingStore::open_read_only(&p)?;
+    assert_eq!(reader.kv().get("a")?.as_deref(), Some("1"));
+    assert!(p.join("tmp/save-999999-9.tmp").exists(), "a read-only open removes nothing");
+    assert!(matches!(reader.commit(), Err(Error::ReadOnly { .. })));
+    assert!(matches!(reader.save_bytes(b"x"), Err(Error::ReadOnly { .. })));
+    assert!(matches!(reader.gc(), Err(Error::ReadOnly { .. })));
+    assert!(matches!(reader.set_config(GcConfig::default()), Err(Error::ReadOnly { .. })));
+    // Two readers at once are fine (the lock is shared).
+    let second = SwingStore::open_read_only(&p);
+    assert!(second.is_ok() || matches!(second, Err(Error::InUse { .. })), "{second:?}");
+    drop(second);
+    let started = std::time::Instant::now();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(reader);
+    });
+    let writer = SwingStore::open(&p, OpenOptions::default())?;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1000), "waited for the reader");
+    release.join().expect("thread");
+    assert!(!p.join("tmp/save-999999-9.tmp").exists(), "the writer's open does the recovery");
+    // A reader meets the running writer as InUse.
+    assert!(matches!(SwingStore::open_read_only(&p), Err(Error::InUse { .. })));
+    drop(writer);
+    Ok(())
+}
