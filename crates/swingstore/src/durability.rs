@@ -46,10 +46,10 @@ pub enum SyncStep {
     /// A clean close: pending blob files and `snapshots/` (unlinks included) before the
     /// unclean-close marker goes.
     CloseBlobs,
-    /// State-sync import: the `IMPORT-INCOMPLETE` marker's bytes and its name in the target,
-    /// before anything else of the import is written.
-    ImportMarker,
-    /// State-sync import: the marker's removal, once the import's one commit is durable.
+    /// State-sync import: the `IMPORT-INCOMPLETE` marker's removal, once the import's one
+    /// commit is durable (without it a returned import could come back marked, and refuse to
+    /// open). The marker's creation needs no step of its own: the store's open that follows it
+    /// syncs the directory (`store-create`) before anything of the import can be durable.
     ImportFinish,
 }
 
@@ -57,7 +57,7 @@ pub enum SyncStep {
 #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 impl SyncStep {
     /// Every step, in the order a store meets them.
-    pub const ALL: [SyncStep; 13] = [
+    pub const ALL: [SyncStep; 12] = [
         SyncStep::StoreCreate,
         SyncStep::KvCreate,
         SyncStep::KvDir,
@@ -69,7 +69,6 @@ impl SyncStep {
         SyncStep::KvBlobs,
         SyncStep::Config,
         SyncStep::CloseBlobs,
-        SyncStep::ImportMarker,
         SyncStep::ImportFinish,
     ];
 
@@ -87,7 +86,6 @@ impl SyncStep {
             SyncStep::KvDir => "kv-dir",
             SyncStep::Config => "config",
             SyncStep::CloseBlobs => "close-blobs",
-            SyncStep::ImportMarker => "import-marker",
             SyncStep::ImportFinish => "import-finish",
         }
     }
@@ -106,7 +104,6 @@ impl SyncStep {
             SyncStep::KvDir => "sync.kv-dir",
             SyncStep::Config => "sync.config",
             SyncStep::CloseBlobs => "sync.close-blobs",
-            SyncStep::ImportMarker => "sync.import-marker",
             SyncStep::ImportFinish => "sync.import-finish",
         }
     }
@@ -127,7 +124,6 @@ impl SyncStep {
             SyncStep::KvDir => "the name of the snapshot file sled's recovery writes at open",
             SyncStep::Config => "a new collector configuration and its root index",
             SyncStep::CloseBlobs => "pending blobs and unlinks, before a clean close drops the marker",
-            SyncStep::ImportMarker => "an import's IMPORT-INCOMPLETE marker, before it writes anything else",
             SyncStep::ImportFinish => "the import marker's removal, once the import's commit is durable",
         }
     }

@@ -1,13 +1,15 @@
 //! `status`: how a store is doing, even while a kernel runs it. A running store writes
 //! `status.json` itself (after its collections, at most about once a second); this reads that
-//! file without taking the store's lock. A stopped store is opened and its status computed.
+//! file without taking the store's lock. A stopped store is opened read-only (its lock taken
+//! shared, once: a kernel's open waits for it instead of failing; no recovery work, nothing
+//! written) and its status computed.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use swingstore::{OpenOptions, STATUS_FILE, StoreStatus, SwingStore};
+use swingstore::{STATUS_FILE, StoreStatus, SwingStore};
 
 use super::output::{print_json, print_text};
 use crate::cli::exit;
@@ -44,7 +46,7 @@ fn alive(pid: u32) -> bool {
 }
 
 pub fn run(dir: &Path, json: bool) -> Result<u8> {
-    let shown = match SwingStore::open(dir, OpenOptions { create: false }) {
+    let shown = match SwingStore::open_read_only(dir) {
         Ok(store) => {
             let status = store.status().context("computing the status")?;
             Shown { age_ms: 0, writer_alive: true, source: Source::Computed, status }

@@ -18,6 +18,7 @@ use crate::schema::{KV_PREFIX, prefixed};
 impl KvStore {
     /// Reads `key`, seeing the open block's writes.
     pub fn get(&self, key: &str) -> Result<Option<String>> {
+        self.durability.check_durable()?;
         if let Some(staged) = lock(&self.staged).get(key) {
             return Ok(staged.clone());
         }

@@ -4,7 +4,7 @@
 //!
 //! * `format.rs`: record keys and values (byte-identical to @agoric/swing-store 0.10.0's), the
 //!   JSON-lines file, the manifest, artifact and file names;
-//! * `exporter.rs`: [`SwingStore::export_state`] and [`export_to_dir`];
+//! * `export/`: [`SwingStore::export_state`] and [`export_to_dir`];
 //! * `import/`: [`import_state`], [`import_from_dir`] and the [`ExportSource`] they read.
 //!
 //! The mapping: a root `<vatID>.lastSnapshot` = `{"snapshotID":H,"startPos":{"itemCount":P}}`
@@ -15,11 +15,11 @@
 //!
 //! [`SwingStore::export_state`]: crate::SwingStore::export_state
 
-mod exporter;
+mod export;
 mod format;
 mod import;
 
-pub use exporter::{ExportArtifact, ExportSummary, StateExporter, export_to_dir};
+pub use export::{ExportArtifact, ExportSummary, StateExporter, export_to_dir};
 pub use format::{DATA_FILE, ExportDataHash, MANIFEST_FILE, Manifest};
 pub use import::{ExportDir, ExportSource, ImportOptions, ImportReport, import_from_dir, import_state};
 

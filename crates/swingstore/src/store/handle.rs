@@ -2,14 +2,14 @@
 //! closed (cleanly: its blobs and unlinks made durable before the unclean-close marker goes).
 
 use std::fs::File;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::GcConfig;
 use crate::durability::{Durability, SyncStep};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hash::SnapshotHash;
 use crate::kv::KvStore;
 use crate::layout::Layout;
@@ -159,48 +159,4 @@ impl Inner {
         }
         self.durability.sync_path(dir_step, &self.layout.blob_dir())
     }
-}
-
-/// Most fsyncs in flight at once: enough for the device to merge them into few journal
-/// commits, few enough not to swamp a two-core machine with threads.
-const PARALLEL_SYNCS: usize = 8;
-
-/// fsyncs every file of `paths` as `step`, up to [`PARALLEL_SYNCS`] at a time. A file that is
-/// gone has nothing left to make durable.
-pub(super) fn sync_files_in_parallel(
-    durability: &Durability,
-    step: SyncStep,
-    paths: &[PathBuf],
-) -> Result<()> {
-    if paths.is_empty() || !durability.runs(step) {
-        return Ok(());
-    }
-    let sync_one = |path: &Path| durability.sync_if_present(step, path);
-    if paths.len() == 1 {
-        return sync_one(&paths[0]);
-    }
-    let next = AtomicUsize::new(0);
-    let workers = paths.len().min(PARALLEL_SYNCS);
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(path) = paths.get(i) else { return Ok(()) };
-                        sync_one(path)?;
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(durability.poison(Error::io("<sync thread>", io::Error::other("panicked"))))
-                })
-            })
-            .collect()
-    });
-    results.into_iter().collect()
 }

@@ -195,6 +195,7 @@ fn open_checked(root: &Path, options: OpenOptions, holder: Holder) -> Result<Swi
     let db_file = File::open(&db_path).at(&db_path)?;
     let kv = KvStore::open(db, db_file, layout.kv_dir(), Arc::clone(&durability))?;
     kv.sync_value_files()?;
+    let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
     let unclean = kv.db().contains_key(SESSION_KEY)?;
     if unclean {
         tracing::info!("the store was not closed cleanly: the next collection lists the blob area");
@@ -202,13 +203,13 @@ fn open_checked(root: &Path, options: OpenOptions, holder: Holder) -> Result<Swi
         // A killed process leaves renamed blobs whose bytes or names may not be durable yet
         // (its commit never ran): make the whole blob area durable before any root of this
         // session can name one of them.
-        sync_blob_area(&layout, &durability)?;
+        sync_blob_area(&layout, &durability, &syncer)?;
     }
     kv.db().insert(SESSION_KEY, &[1u8])?;
     // Durable before any unlink of this session: otherwise a crash could lose the marker,
     // bring back unlinked files, and the next open would not list the blob area.
     kv.sync_log(SyncStep::OpenMarker)?;
-    finish_open(layout, kv, durability, unclean, lock_file, false)
+    finish_open(layout, kv, durability, syncer, unclean, lock_file, false)
 }
 
 fn open_lock_file(lock_path: &Path) -> Result<File> {
@@ -220,6 +221,7 @@ fn finish_open(
     layout: Layout,
     kv: KvStore,
     durability: Arc<Durability>,
+    syncer: super::syncer::Syncer,
     unclean: bool,
     lock_file: File,
     read_only: bool,
@@ -227,7 +229,6 @@ fn finish_open(
     let root = layout.root().to_owned();
     let save_generation = AtomicU64::new(schema::read_u64(kv.db(), SAVE_GEN_KEY)?);
     let sweep = SweepLock::for_store(&root);
-    let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
     let status = crate::status::StatusBoard::start(&root, super::status::read_metrics_path(kv.db())?);
     let archive = crate::archive::ArchiveSlot::default();
     *archive.config.write().unwrap_or_else(|p| p.into_inner()) = crate::archive::load_config(kv.db())?;
@@ -300,7 +301,8 @@ fn open_read_only(root: &Path) -> Result<SwingStore> {
     let db_file = File::open(&db_path).at(&db_path)?;
     let kv = KvStore::open(db, db_file, layout.kv_dir(), Arc::clone(&durability))?;
     let unclean = kv.db().contains_key(SESSION_KEY)?;
-    finish_open(layout, kv, durability, unclean, lock_file, true)
+    let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
+    finish_open(layout, kv, durability, syncer, unclean, lock_file, true)
 }
 
 /// Takes the store's exclusive lock. A holder that goes away within a moment is waited for:

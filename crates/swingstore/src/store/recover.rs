@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::handle::sync_files_in_parallel;
+use super::syncer::Syncer;
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Layout, TEMP_PREFIX, TEMP_SUFFIX, parse_blob_file_name};
@@ -31,8 +31,9 @@ pub(super) fn sync_value_files_before_open(layout: &Layout, durability: &Durabil
     Ok(())
 }
 
-/// fsyncs every blob file and then `snapshots/` (after an unclean close).
-pub(super) fn sync_blob_area(layout: &Layout, durability: &Durability) -> Result<()> {
+/// fsyncs every blob file (on the sync threads, several in flight) and then `snapshots/`
+/// (after an unclean close).
+pub(super) fn sync_blob_area(layout: &Layout, durability: &Durability, syncer: &Syncer) -> Result<()> {
     let dir = layout.blob_dir();
     let mut paths = Vec::new();
     for entry in fs::read_dir(&dir).at(&dir)? {
@@ -43,7 +44,10 @@ pub(super) fn sync_blob_area(layout: &Layout, durability: &Durability) -> Result
             paths.push(entry.path());
         }
     }
-    sync_files_in_parallel(durability, SyncStep::OpenBlobs, &paths)?;
+    for path in paths {
+        syncer.push(SyncStep::OpenBlobs, path);
+    }
+    syncer.wait()?;
     durability.sync_path(SyncStep::OpenBlobs, &dir)
 }
 

@@ -106,7 +106,7 @@ impl SwingStore {
         fs::rename(&temp.path, &dest).at(&dest)?;
         // Its bytes are synced from now on, in the background; the next commit waits for that,
         // then syncs its name, before any root of that block (which may name it) is written.
-        inner.syncer.push(dest.clone());
+        inner.syncer.push(crate::durability::SyncStep::BlobFile, dest.clone());
         inner.blob_dir_dirty.store(true, Ordering::SeqCst);
         inner.saved_in_block.store(true, Ordering::SeqCst);
         drop(locked);

@@ -28,16 +28,29 @@ pub(super) fn read_metrics_path(db: &sled::Db) -> Result<Option<PathBuf>> {
 
 impl SwingStore {
     /// The store's status: what the last collection of this handle saw, or, before any, what a
-    /// dry run sees now (a stopped store opened just to look).
+    /// dry run sees now (a stopped store opened just to look). One shape either way: the last
+    /// pass's lists of candidates and kept blobs are empty (as in `status.json`), and a root that
+    /// makes the pass fail closed is reported in `failed_closed` (the store needs attention),
+    /// not as an error.
     pub fn status(&self) -> Result<StoreStatus> {
         let latest = self.inner.status.latest();
         if latest.passes_total > 0 {
             return Ok(StoreStatus { epoch: self.epoch(), ..latest });
         }
-        let (report, totals) = self.run_dry_pass(&GcOptions { dry_run: true, ..GcOptions::default() })?;
         let mut status = StoreStatus::default();
-        if let Some(totals) = totals {
-            fill(&mut status, &report, &totals);
+        match self.run_dry_pass(&GcOptions { dry_run: true, ..GcOptions::default() }) {
+            Ok((mut report, totals)) => {
+                report.candidates.clear();
+                report.kept.clear();
+                if let Some(totals) = totals {
+                    fill(&mut status, &report, &totals);
+                }
+            }
+            Err(e @ Error::BadRoot { .. }) => {
+                status.epoch = self.epoch();
+                status.failed_closed = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
         }
         status.pid = std::process::id();
         status.updated_unix_ms = std::time::SystemTime::now()

@@ -9,6 +9,9 @@
 //!
 //! A failed fsync poisons the store (through [`Durability`]), and the commit waiting for it
 //! returns the error.
+//!
+//! The store's one parallel-fsync mechanism: the whole blob area synced at an unclean open
+//! (`recover.rs`, [`SyncStep::OpenBlobs`]) goes through the same threads.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
@@ -42,7 +45,7 @@ impl Shared {
 /// The pool of sync threads of one open store.
 #[derive(Debug)]
 pub(crate) struct Syncer {
-    queue: Mutex<Option<mpsc::Sender<PathBuf>>>,
+    queue: Mutex<Option<mpsc::Sender<(SyncStep, PathBuf)>>>,
     shared: Arc<Shared>,
     durability: Arc<Durability>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -51,7 +54,7 @@ pub(crate) struct Syncer {
 impl Syncer {
     /// Starts the sync threads.
     pub fn start(durability: Arc<Durability>) -> Result<Self> {
-        let (tx, rx) = mpsc::channel::<PathBuf>();
+        let (tx, rx) = mpsc::channel::<(SyncStep, PathBuf)>();
         let rx = Arc::new(Mutex::new(rx));
         let shared = Arc::new(Shared::default());
         let mut threads = Vec::with_capacity(THREADS);
@@ -62,9 +65,9 @@ impl Syncer {
                 .spawn(move || {
                     loop {
                         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok(path) = next else { break };
+                        let Ok((step, path)) = next else { break };
                         // A failure poisons the store; the waiting commit reports it.
-                        let _ = durability.sync_if_present(SyncStep::BlobFile, &path);
+                        let _ = durability.sync_if_present(step, &path);
                         shared.lock().done += 1;
                         shared.changed.notify_all();
                     }
@@ -75,12 +78,12 @@ impl Syncer {
         Ok(Self { queue: Mutex::new(Some(tx)), shared, durability, threads: Mutex::new(threads) })
     }
 
-    /// Hands over a blob just renamed into place.
-    pub fn push(&self, path: PathBuf) {
+    /// Hands over a file to fsync as `step` (a blob just renamed into place: `BlobFile`).
+    pub fn push(&self, step: SyncStep, path: PathBuf) {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = queue.as_ref() {
             self.shared.lock().queued += 1;
-            if tx.send(path).is_err() {
+            if tx.send((step, path)).is_err() {
                 // No thread left to sync it: the store cannot promise durability any more.
                 self.shared.lock().done += 1;
                 self.durability

@@ -3,7 +3,7 @@
 //! is a format change: bump the record version and say so in CHANGELOG.md.
 
 use swingstore::internals::{GcState, decode, encode};
-use swingstore::{BlobMeta, GcConfig, SwingStore};
+use swingstore::{ArchiveConfig, BlobMeta, GcConfig, NamedBy, SwingStore};
 
 use crate::common::temp_dir;
 
@@ -44,6 +44,25 @@ fn collector_config_records_keep_their_bytes() {
         "01020f762a2e6c617374536e617073686f74117a79676f74652e2a2e736e617073686f74fb2c01",
         "gc config",
     );
+}
+
+#[test]
+fn named_by_records_keep_their_bytes() {
+    // The `n/<hash>` record: the last committed root to name a snapshot (what the archive
+    // files a snapshot under). Strings are a varint length and the bytes.
+    let named = NamedBy { key: "v1.lastSnapshot".into(), position: 400, epoch: 70_000 };
+    golden(&named, "010f76312e6c617374536e617073686f74fb9001fc70110100", "named-by");
+    let named = NamedBy { key: "zygote.z1.snapshot".into(), position: 0, epoch: 3 };
+    golden(&named, "01127a79676f74652e7a312e736e617073686f740003", "named-by");
+}
+
+#[test]
+fn archive_config_records_keep_their_bytes() {
+    // The `s/archive` record.
+    let config = ArchiveConfig { location: "/var/lib/archive".into(), keep_last: 0 };
+    golden(&config, "01102f7661722f6c69622f6172636869766500", "archive config");
+    let config = ArchiveConfig { location: "s3://b/p".into(), keep_last: 300 };
+    golden(&config, "010873333a2f2f622f70fb2c01", "archive config");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! * `races`: pause-point races and injected sync failures (hooks scoped to each test's store);
 //! * `model`: property tests against a simple model of the store;
 //! * `golden`: the exact bytes of every on-disk record, so no dependency bump changes the format;
-//! * `statesync`: state-sync export and import: round trips, every refusal, the import marker.
+//! * `statesync`: state-sync export and import: round trips, every refusal, the import marker;
+//! * `store_dirs`: which directories are stores, the format gate, the committed fixtures.
 
 mod common;
 mod gc;
@@ -14,5 +15,7 @@ mod hardening;
 mod model;
 mod races;
 mod statesync;
+mod statesync_edges;
 mod status;
 mod store;
+mod store_dirs;

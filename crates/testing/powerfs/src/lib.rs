@@ -32,6 +32,7 @@
 pub mod configlog;
 pub mod fuse;
 pub mod harness;
+pub mod importlog;
 pub mod model;
 pub mod mount;
 pub mod reqlog;

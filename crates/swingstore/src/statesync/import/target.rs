@@ -4,8 +4,8 @@
 //!
 //! Its life cycle: refuse someone's files; take the lock; under it, look again (what a crashed
 //! import left, an unused store, an empty directory) and wipe only the store's own names;
-//! write `IMPORT-INCOMPLETE` durably ([`SyncStep::ImportMarker`]); build the store; remove the
-//! marker durably ([`SyncStep::ImportFinish`]). After a failure the target is reset to a new,
+//! write `IMPORT-INCOMPLETE` (durable with the open's directory sync, before anything else of
+//! the import); build the store; remove the marker durably ([`SyncStep::ImportFinish`]). After a failure the target is reset to a new,
 //! empty store, under the same lock.
 
 use std::fs::{self, File};
@@ -109,15 +109,15 @@ impl Target {
         remove_planned(&wipe_plan(target, false)?)
     }
 
-    /// Writes the import marker durably, before anything else of the import.
+    /// Writes the import marker, before anything else of the import. Its name is durable before
+    /// anything of the import can be: the store's open, which comes next, syncs the directory
+    /// ([`SyncStep::StoreCreate`]) before its first sync of sled's log, and only its presence
+    /// counts (so no step of its own: the mutation check would find it redundant).
     pub fn mark_incomplete(&self) -> Result<()> {
         let marker = Layout::new(&self.path).import_marker();
         let text = "a snapgc state-sync import is building this store; until this file is gone, \
                     nothing in it counts (re-run the import: it starts over)\n";
-        let file = File::create(&marker).map_err(|e| Error::io(&marker, e))?;
-        io::Write::write_all(&mut &file, text.as_bytes()).map_err(|e| Error::io(&marker, e))?;
-        self.durability.sync_file(SyncStep::ImportMarker, &file, &marker)?;
-        self.durability.sync_path(SyncStep::ImportMarker, &self.path)
+        fs::write(&marker, text).map_err(|e| Error::io(&marker, e))
     }
 
     /// Opens (creating it) the store being built, under the import's lock.

@@ -61,17 +61,25 @@ fn parse(args: &[String]) -> Result<Args> {
     Ok(out)
 }
 
-/// `powerloss __child <store> <log> <seed> <max_blocks> [config]`: the workload, until cut
-/// (with `config`, a collector-configuration change first).
+/// `powerloss __child <store> <log> <seed> <max_blocks> [config|import]`: the workload, until
+/// cut (with `config`, a collector-configuration change first; with `import`, the fresh store
+/// is made by a state-sync import first).
 fn child(args: &[String]) -> Result<()> {
     let (store, log, seed, max_blocks, config) = match args {
         [store, log, seed, max_blocks] => (store, log, seed, max_blocks, false),
-        [store, log, seed, max_blocks, flag] if flag == "config" => (store, log, seed, max_blocks, true),
-        _ => bail!("__child <store> <log> <seed> <max_blocks> [config]"),
+        [store, log, seed, max_blocks, flag] if flag == "config" || flag == "import" => {
+            (store, log, seed, max_blocks, flag == "config")
+        }
+        _ => bail!("__child <store> <log> <seed> <max_blocks> [config|import]"),
     };
+    let import = args.get(4).is_some_and(|f| f == "import");
     let (store, log, seed) = (PathBuf::from(store), PathBuf::from(log), parse_u64(seed)?);
     if config {
         powerfs::configlog::change(&store, &log, &mut crashtest::Rng::new(seed ^ 0xC0F1))?;
+    }
+    if import {
+        // The fresh store is built by a state-sync import (`import-finish`), then used.
+        powerfs::importlog::import(&store, &log, seed)?;
     }
     // Half the stores archive their history into a directory on the crash file system.
     harness::maybe_configure_archive(&store, seed)?;

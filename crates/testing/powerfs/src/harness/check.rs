@@ -87,6 +87,7 @@ fn settle_name(mode: Settle) -> &'static str {
 /// Reopens the store on the remounted image and checks it (see the module docs): what the
 /// `__check` process runs, with the store's environment.
 pub fn check_store(store_dir: &Path, log_path: &Path, mode: Settle) -> anyhow::Result<Checked> {
+    crate::importlog::settle(store_dir, log_path).context("the import, right after the cut")?;
     let entries = commit_log::read(log_path)?;
     let expect = commit_log::expectations(&entries)?;
     // Only a child that never got past opening may leave no store behind.

@@ -164,6 +164,8 @@ pub(super) struct Plan {
     pub max_blocks: u64,
     /// The child changes the collector configuration first ([`configlog`]).
     pub change_config: bool,
+    /// The first child of a fresh store builds it by a state-sync import ([`crate::importlog`]).
+    pub import: bool,
     /// A process kill without a power cut: the live state goes on (a later cut crashes it).
     pub kill_only: bool,
     /// A kill right after a save renamed its blob into place, before any sync of it.
@@ -172,7 +174,7 @@ pub(super) struct Plan {
 
 /// Draws the next child. `carried`: the last cut was a kill handed on unchecked, so this
 /// child's open is the unclean one and it is cut right after one of its first commits.
-pub(super) fn plan(rng: &mut Rng, cal: &Calibration, carried: bool, max_blocks: u64) -> Plan {
+pub(super) fn plan(rng: &mut Rng, cal: &Calibration, carried: bool, first_on_store: bool, max_blocks: u64) -> Plan {
     let mut trigger = draw_trigger(rng, cal);
     if carried {
         // The restarted child's first commits: a cut right after one of its first fsyncs of
@@ -185,6 +187,16 @@ pub(super) fn plan(rng: &mut Rng, cal: &Calibration, carried: bool, max_blocks: 
     let max_blocks = rng.range(1, max_blocks.max(1));
     // (Not for a child carried on from a kill: its first block is the clone above.)
     let change_config = !carried && rng.chance(25, 100);
+    // The first child of a fresh store may build it by a state-sync import (importlog).
+    let import = !carried && !change_config && first_on_store && rng.chance(30, 100);
+    if import && cal.known && rng.chance(50, 100) {
+        // Right after the import marker's removal, or right after the import returned.
+        trigger = if rng.chance(50, 100) {
+            Trigger::After { op: "unlink".into(), pattern: "*/IMPORT-INCOMPLETE".into(), nth: 1, ack: true }
+        } else {
+            Trigger::Before { op: "create".into(), pattern: format!("*/{}", crate::importlog::MARKER), nth: 1 }
+        };
+    }
     if change_config && cal.known && rng.chance(50, 100) {
         // Right after set_config returned (and was logged).
         let (op, pattern) = ("create".to_owned(), format!("*/{}", configlog::MARKER));
@@ -202,10 +214,10 @@ pub(super) fn plan(rng: &mut Rng, cal: &Calibration, carried: bool, max_blocks: 
         let nth = rng.range(1, 6);
         trigger = Trigger::After { op: "rename".into(), pattern: "*/snapshots/*".into(), nth, ack: true };
     }
-    Plan { trigger, seed, max_blocks, change_config, kill_only, kill_after_rename }
+    Plan { trigger, seed, max_blocks, change_config, import, kill_only, kill_after_rename }
 }
 
-/// Starts the child of `plan` (`<exe> __child <store> <log> <seed> <max_blocks> [config]`),
+/// Starts the child of `plan` (`<exe> __child <store> <log> <seed> <max_blocks> [config|import]`),
 /// its stderr to `stderr_path`.
 pub(super) fn spawn(
     options: &Options,
@@ -223,6 +235,8 @@ pub(super) fn spawn(
         .arg(plan.max_blocks.to_string());
     if plan.change_config {
         cmd.arg("config");
+    } else if plan.import {
+        cmd.arg("import");
     }
     env.apply(&mut cmd);
     // Large kv values are chunked by the store, but with tiny sled segments even a node of

@@ -210,8 +210,9 @@ impl Cutter<'_> {
                     .map_err(|e| HarnessError::Setup(format!("{e:#}")))?,
             );
         }
-        let plan = child::plan(rng, cal, store.carried, options.max_blocks);
+        let plan = child::plan(rng, cal, store.carried, store.cuts == 1, options.max_blocks);
         configlog::reset(&paths.log, &paths.mnt);
+        crate::importlog::reset(&paths.log, &paths.mnt);
         {
             let mut st = lock(m.shared());
             st.log.note(format!(
@@ -248,7 +249,10 @@ impl Cutter<'_> {
         // (the check's own open and clean close would otherwise sync the blob area first:
         // `open-blobs`), and it is cut right after one of its first commits. The log goes on,
         // and that cut's check covers both children.
+        // (Not an import killed part-way: only a re-run import, which the check does, takes
+        // over what it left.)
         store.carried = plan.kill_after_rename
+            && !plan.import
             && matches!(ending, Ending::Cut)
             && problem.is_none()
             && cut < options.cuts
