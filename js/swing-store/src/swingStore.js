@@ -274,10 +274,16 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
 
   /** committed snapgc roots, as the last snapgc commit left them */
   let committedRoots;
+  /** the snapgc epoch the committed SQLite records */
+  let lastRecordedEpoch;
   /** the roots the committed SQLite state needs */
   let sqlNeeded;
   try {
-    ({ roots: committedRoots, needed: sqlNeeded } = reconcile(
+    ({
+      roots: committedRoots,
+      needed: sqlNeeded,
+      recordedEpoch: lastRecordedEpoch,
+    } = reconcile(
       db,
       snapgc,
       snapgcDir,
@@ -379,7 +385,9 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
   /** the SQLite half: record snapgc's epoch and commit (synchronous: no JS runs between) */
   function commitSqlite() {
     if (!db.inTransaction) return false;
-    sqlRecordEpoch?.run(String(snapgc.epoch()));
+    const epoch = snapgc.epoch();
+    if (epoch !== lastRecordedEpoch) sqlRecordEpoch?.run(String(epoch));
+    lastRecordedEpoch = epoch;
     // stock commit: flush pendingExports to the exportCallback, COMMIT (synchronously; the
     // promise it returns resolves after)
     void stockHost.commit();
