@@ -7,10 +7,11 @@
 //! ends in a SNAPGC_CORRUPT rejection, never in a short stream that looks complete.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use napi::Env;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use swingstore::SwingStore;
@@ -44,6 +45,7 @@ enum Piece {
 /// The load thread's writer: fixed-size chunks, the latest full one held back.
 struct ChunkWriter {
     tx: SyncSender<Piece>,
+    pool: Pool,
     size: usize,
     current: Vec<u8>,
     held: Option<Vec<u8>>,
@@ -72,7 +74,7 @@ impl Write for ChunkWriter {
         let total = buf.len();
         while !buf.is_empty() {
             if self.current.capacity() == 0 {
-                self.current = Vec::with_capacity(self.size);
+                self.current = lock(&self.pool).pop().unwrap_or_else(|| Vec::with_capacity(self.size));
             }
             let n = (self.size - self.current.len()).min(buf.len());
             self.current.extend_from_slice(&buf[..n]);
@@ -92,14 +94,33 @@ impl Write for ChunkWriter {
     }
 }
 
+/// Chunk buffers `readInto` has emptied, reused by the load thread.
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+const POOL_MAX: usize = QUEUE_DEPTH + 2;
+/// How many times again each chunk `read()` hands out is reported to V8 (see `settled`).
+const GC_HINT_FACTOR: i64 = 2;
+
+/// A chunk partly copied out by `readInto`.
+#[derive(Default)]
+struct Partial {
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
 struct Shared {
     rx: Mutex<Option<Receiver<Piece>>>,
+    partial: Mutex<Partial>,
+    pool: Pool,
     /// The end was delivered: later reads resolve `null`.
     ended: AtomicBool,
     /// The failure delivered: later reads reject the same way.
     failed: Mutex<Option<Failure>>,
     closed: AtomicBool,
     busy: AtomicBool,
+    /// Bytes `read()` handed out since the last settle, not yet reported to V8.
+    unreported: AtomicUsize,
+    /// Extra external memory reported to V8 for this load (withdrawn at its end).
+    hinted: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,7 +128,75 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The next chunk for `read()`: the rest of a chunk `readInto` left, or a queued one.
     fn next(&self) -> Outcome<Option<Buffer>> {
+        {
+            let mut partial = lock(&self.partial);
+            if partial.pos < partial.chunk.len() {
+                let taken = std::mem::take(&mut *partial);
+                return Ok(Some(Buffer::from(taken.chunk[taken.pos..].to_vec())));
+            }
+        }
+        let chunk = self.next_chunk()?;
+        if let Some(chunk) = &chunk {
+            self.unreported.fetch_add(chunk.len(), Ordering::SeqCst);
+        }
+        Ok(chunk.map(Buffer::from))
+    }
+
+    /// On the JS thread, once a read settled: ends the claim, and tells V8 about the chunks
+    /// `read()` handed out.
+    ///
+    /// V8 collects garbage `ArrayBuffer`s once their bytes since the last full collection pass
+    /// a limit (64 MB), so a consumer that drops each chunk still holds up to ~64 MB of them
+    /// between collections. Reporting each chunk's size again ([`GC_HINT_FACTOR`] times) as
+    /// external memory makes V8 collect that much sooner; the report is withdrawn when the load
+    /// ends or is closed.
+    fn settled(&self, env: &Env) {
+        self.busy.store(false, Ordering::SeqCst);
+        let fresh = self.unreported.swap(0, Ordering::SeqCst) as i64 * GC_HINT_FACTOR;
+        if fresh > 0 && env.adjust_external_memory(fresh).is_ok() {
+            self.hinted.fetch_add(fresh, Ordering::SeqCst);
+        }
+        let over = self.ended.load(Ordering::SeqCst)
+            || self.closed.load(Ordering::SeqCst)
+            || lock(&self.failed).is_some();
+        if over {
+            self.withdraw_hint(env);
+        }
+    }
+
+    fn withdraw_hint(&self, env: &Env) {
+        let hinted = self.hinted.swap(0, Ordering::SeqCst);
+        if hinted > 0 {
+            let _ = env.adjust_external_memory(-hinted);
+        }
+    }
+
+    /// Fills `target` from the stream; the bytes written (0 only at the end).
+    fn fill(&self, target: &mut [u8]) -> Outcome<usize> {
+        let mut partial = lock(&self.partial);
+        let mut filled = 0;
+        while filled < target.len() {
+            if partial.pos == partial.chunk.len() {
+                let Some(chunk) = self.next_chunk()? else { break };
+                let mut used = std::mem::replace(&mut partial.chunk, chunk);
+                partial.pos = 0;
+                let mut pool = lock(&self.pool);
+                if used.capacity() > 0 && pool.len() < POOL_MAX {
+                    used.clear();
+                    pool.push(used);
+                }
+            }
+            let n = (target.len() - filled).min(partial.chunk.len() - partial.pos);
+            target[filled..filled + n].copy_from_slice(&partial.chunk[partial.pos..partial.pos + n]);
+            filled += n;
+            partial.pos += n;
+        }
+        Ok(filled)
+    }
+
+    fn next_chunk(&self) -> Outcome<Option<Vec<u8>>> {
         if let Some(failure) = lock(&self.failed).clone() {
             return Err(failure);
         }
@@ -124,7 +213,7 @@ impl Shared {
             return Err(Failure::closed("this load"));
         }
         match piece {
-            Ok(Piece::Data(chunk)) => Ok(Some(Buffer::from(chunk))),
+            Ok(Piece::Data(chunk)) => Ok(Some(chunk)),
             Ok(Piece::End) => {
                 self.ended.store(true, Ordering::SeqCst);
                 rx.take();
@@ -169,10 +258,13 @@ impl SnapgcLoad {
             return Err(swingstore::Error::NotFound { hash: hash.to_owned() }.into());
         }
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        let pool: Pool = Arc::default();
+        let writer_pool = Arc::clone(&pool);
         std::thread::Builder::new()
             .name("snapgc-load".into())
             .spawn(move || {
-                let mut writer = ChunkWriter { tx: tx.clone(), size, current: Vec::new(), held: None };
+                let mut writer =
+                    ChunkWriter { tx: tx.clone(), pool: writer_pool, size, current: Vec::new(), held: None };
                 let loaded = store.load_into(&parsed, &mut writer);
                 let _ = match loaded {
                     Ok(_) => writer.finish(),
@@ -188,10 +280,14 @@ impl SnapgcLoad {
             hash: hash.to_owned(),
             shared: Arc::new(Shared {
                 rx: Mutex::new(Some(rx)),
+                partial: Mutex::default(),
+                pool,
                 ended: AtomicBool::new(false),
                 failed: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 busy: AtomicBool::new(false),
+                unreported: AtomicUsize::new(0),
+                hinted: AtomicI64::new(0),
             }),
         })
     }
@@ -219,15 +315,43 @@ impl SnapgcLoad {
         }
         let shared = Arc::clone(&self.shared);
         let release = Arc::clone(&self.shared);
+        AsyncTask::new(Job::new(move || shared.next()).on_settled(move |env| release.settled(env)))
+    }
+
+    /// Copies the next bytes of the stream into `target` (as many as it holds, fewer only at
+    /// the end); resolves with their count, 0 at the end. No garbage per chunk: for consumers
+    /// that reuse one buffer. Leave `target` alone until the promise settles. The final bytes
+    /// arrive only after the length and sha256 verified, as with `read()`.
+    #[napi(ts_args_type = "target: Uint8Array")]
+    pub fn read_into(&self, mut target: Buffer) -> AsyncTask<Job<u32>> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return AsyncTask::new(Job::fail(Failure::closed("this load")));
+        }
+        if target.len() > u32::MAX as usize {
+            return AsyncTask::new(Job::fail(Failure::invalid("readInto: a target larger than 4 GiB")));
+        }
+        if self.shared.busy.swap(true, Ordering::SeqCst) {
+            return AsyncTask::new(Job::fail(Failure::invalid(
+                "a read of this load is still pending: await it first",
+            )));
+        }
+        let shared = Arc::clone(&self.shared);
+        let release = Arc::clone(&self.shared);
         AsyncTask::new(
-            Job::new(move || shared.next()).on_settled(move || release.busy.store(false, Ordering::SeqCst)),
+            Job::new(move || {
+                let n = shared.fill(target.as_mut());
+                drop(target);
+                n.map(|n| n as u32)
+            })
+            .on_settled(move |env| release.settled(env)),
         )
     }
 
     /// Stops the load (its thread ends, the lease goes). Idempotent.
     #[napi]
-    pub fn close(&self) {
+    pub fn close(&self, env: Env) {
         self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.withdraw_hint(&env);
         // A pending read holds the queue; it drops it when it returns.
         if let Ok(mut rx) = self.shared.rx.try_lock() {
             rx.take();

@@ -13,6 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use napi::Env;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 use swingstore::SwingStore;
@@ -33,6 +34,7 @@ enum Msg {
 /// `End` (abort, or the object dropped) is an error, so nothing partial is ever published.
 struct ChunkReader {
     rx: Receiver<Msg>,
+    pool: Pool,
     current: Vec<u8>,
     pos: usize,
     ended: bool,
@@ -52,7 +54,8 @@ impl Read for ChunkReader {
             }
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
-                    self.current = chunk;
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    give_back(&self.pool, used);
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.ended = true,
@@ -64,11 +67,28 @@ impl Read for ChunkReader {
 
 type Slot = Arc<Mutex<Option<Outcome<SaveInfo>>>>;
 
+/// Chunk buffers the save thread is done with, reused by the next writes (no allocation and
+/// no page faults per chunk, and no memory spread over the pool threads' malloc arenas).
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+const POOL_MAX: usize = QUEUE_DEPTH + 2;
+
+fn give_back(pool: &Pool, mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 {
+        return;
+    }
+    let mut pool = lock(pool);
+    if pool.len() < POOL_MAX {
+        buffer.clear();
+        pool.push(buffer);
+    }
+}
+
 struct Shared {
     tx: Mutex<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The save's result, set by the save thread before it drops its end of the queue.
     result: Slot,
+    pool: Pool,
     /// A write or finish is in flight.
     busy: AtomicBool,
 }
@@ -99,10 +119,13 @@ impl SnapgcSave {
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         let result: Slot = Arc::default();
         let slot = Arc::clone(&result);
+        let pool: Pool = Arc::default();
+        let reader_pool = Arc::clone(&pool);
         let thread = std::thread::Builder::new()
             .name("snapgc-save".into())
             .spawn(move || {
-                let mut reader = ChunkReader { rx, current: Vec::new(), pos: 0, ended: false };
+                let mut reader =
+                    ChunkReader { rx, pool: reader_pool, current: Vec::new(), pos: 0, ended: false };
                 let outcome = store.save(&mut reader).map(SaveInfo::from).map_err(Failure::from);
                 *lock(&slot) = Some(outcome);
                 // Only now may a writer see the queue closed (it then reads the result).
@@ -114,6 +137,7 @@ impl SnapgcSave {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 result,
+                pool,
                 busy: AtomicBool::new(false),
             }),
         })
@@ -131,9 +155,9 @@ impl SnapgcSave {
     }
 
     /// Ends the claim of [`claim`](Self::claim), on the JS thread once the promise settled.
-    fn release_claim(&self) -> impl FnOnce() + Send + 'static {
+    fn release_claim(&self) -> impl FnOnce(&Env) + Send + 'static {
         let shared = Arc::clone(&self.shared);
-        move || shared.busy.store(false, Ordering::SeqCst)
+        move |_: &Env| shared.busy.store(false, Ordering::SeqCst)
     }
 }
 
@@ -150,8 +174,13 @@ impl SnapgcSave {
         let shared = Arc::clone(&self.shared);
         AsyncTask::new(
             Job::new(move || {
-                let copy = chunk.to_vec();
-                let sent = if copy.is_empty() { Ok(()) } else { tx.send(Msg::Data(copy)) };
+                let sent = if chunk.is_empty() {
+                    Ok(())
+                } else {
+                    let mut copy = lock(&shared.pool).pop().unwrap_or_default();
+                    copy.extend_from_slice(&chunk);
+                    tx.send(Msg::Data(copy))
+                };
                 drop(tx);
                 drop(chunk);
                 sent.map_err(|_| shared.ended_early())

@@ -185,6 +185,13 @@ export declare class SnapgcLoad implements AsyncIterable<Buffer> {
   readonly hash: string;
   /** Next chunk; null at the end. The last chunk(s) arrive only after length + sha256 verified. One at a time. */
   read(): Promise<Buffer | null>;
+  /**
+   * Copies the next bytes into target (as many as it holds; fewer only at the end) and resolves
+   * their count, 0 at the end: no garbage per chunk (one reused buffer). Leave target alone
+   * until it settles. The final bytes arrive only after verification, as with read().
+   * Shares the one-at-a-time rule with read().
+   */
+  readInto(target: Uint8Array): Promise<number>;
   /** Idempotent; the load thread ends and its lease goes. */
   close(): void;
   /** native.js: for await over read(); leaving early closes the load. */

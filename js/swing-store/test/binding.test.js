@@ -144,6 +144,19 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
     assert.equal(await load.read(), null, 'reads after the end stay null');
     assert.ok(Buffer.concat(parts).equals(bytes), `chunkBytes ${chunkBytes}`);
   }
+  for (const size of [7777, 65537, 1 << 20, 5 << 20]) {
+    const load = await store.openLoad(info.hash, { chunkBytes: 65536 });
+    const target = Buffer.alloc(size);
+    const parts = [];
+    let n;
+    while ((n = await load.readInto(target)) > 0) {
+      parts.push(Buffer.from(target.subarray(0, n)));
+      if (parts.length === 3) parts.push(await load.read(), Buffer.alloc(0)); // the two mix
+      assert.ok(n <= size);
+    }
+    assert.equal(await load.readInto(target), 0, 'stays at the end');
+    assert.ok(Buffer.concat(parts.filter(Boolean)).equals(bytes), `readInto ${size}`);
+  }
   assert.ok((await store.loadBytes(info.hash)).equals(bytes));
   assert.ok(store.readSync(info.hash).equals(bytes));
   assert.equal(await store.verify(info.hash), bytes.length);
@@ -291,6 +304,17 @@ test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the l
     assert.ok(delivered <= bytes.length - chunkBytes, 'the last chunk was held back');
     await rejectsWith(load.read(), 'SNAPGC_CORRUPT');
   }
+  const into = await store.openLoad(info.hash);
+  const target = Buffer.alloc(1 << 20);
+  let delivered = 0;
+  await rejectsWith(
+    (async () => {
+      let n;
+      while ((n = await into.readInto(target)) > 0) delivered += n;
+    })(),
+    'SNAPGC_CORRUPT',
+  );
+  assert.ok(delivered <= bytes.length - (1 << 20), `readInto delivered ${delivered}`);
   await rejectsWith(store.verify(info.hash), 'SNAPGC_CORRUPT');
   throwsWith(() => store.readSync(info.hash), 'SNAPGC_CORRUPT');
 });
