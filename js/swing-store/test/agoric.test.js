@@ -1,6 +1,6 @@
 // Point 5: @agoric/swing-store 0.10.0's own ava suite against our snapStore (test-agoric/run.mjs):
 // every test passes except the cannot-apply ones the runner lists with their reasons.
-import { loadPackage } from './helpers.js';
+import { loadPackage } from '../test-support/helpers.js';
 
 import test from 'node:test';
 import assert from 'node:assert/strict';

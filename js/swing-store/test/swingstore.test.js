@@ -8,7 +8,7 @@ import {
   collect,
   sha256,
   heapLike,
-} from './helpers.js';
+} from '../test-support/helpers.js';
 
 import test from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // Point 4, the kernel-facing half: real xsnap workers (@agoric/xsnap 0.15.0) snapshotting into
 // openSwingStore's snapStore and starting from it, the way SwingSet's xsnap manager does.
-import { loadPackage, tempDirFor, collect, sha256 } from './helpers.js';
+import { loadPackage, tempDirFor, collect, sha256 } from '../test-support/helpers.js';
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
