@@ -431,6 +431,12 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
 
   async function commitOnce() {
     !closed || Fail`swing-store closed`;
+    if (readonly) {
+      // nothing to commit (stock's readonly commit is a no-op too); never touch the snapgc
+      // store, which may be the handle of a kernel running in this process
+      await stockHost.commit();
+      return;
+    }
     if (commitOrder === 'sqlite-first') await commitSqliteFirst();
     else await commitSnapgcFirst();
     // (5): collect

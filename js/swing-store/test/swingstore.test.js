@@ -511,3 +511,28 @@ T('archiveSnapshot gets the gzip of the saved bytes, as stock gives it', async t
   assert.deepEqual(fs.readdirSync(archiveDir), ['snapshot.v1.47.gz']);
   assert.deepEqual(zlib.gunzipSync(fs.readFileSync(path.join(archiveDir, 'snapshot.v1.47.gz'))), heap);
 });
+
+T('readonly: opens beside a running store in the same process (its handle), reads, and commits nothing to snapgc', async t => {
+  const dir = tempDirFor(t);
+  const store = pkg.openSwingStore(dir);
+  t.after(() => store.hostStorage.close());
+  const { kernelStorage: ks, hostStorage: hs } = store;
+  ks.startCrank();
+  await ks.snapStore.saveSnapshot('v1', 1, streamOf('one'));
+  ks.endCrank();
+  await hs.commit();
+  const ro = pkg.openSwingStore(dir, { readonly: true });
+  assert.equal((await collect(ro.kernelStorage.snapStore.loadSnapshot('v1'))).toString(), 'one');
+  // the kernel moves on: its roots change under the readonly store's feet
+  ks.startCrank();
+  await ks.snapStore.saveSnapshot('v1', 2, streamOf('two'));
+  ks.endCrank();
+  await hs.commit();
+  await hs.commit();
+  const epoch = store.debug.getSnapgc().epoch();
+  await ro.hostStorage.commit();
+  assert.equal(store.debug.getSnapgc().epoch(), epoch, 'the readonly store committed nothing');
+  await ro.hostStorage.close();
+  await hs.commit();
+  assert.equal((await collect(ks.snapStore.loadSnapshot('v1'))).toString(), 'two');
+});
