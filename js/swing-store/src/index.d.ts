@@ -130,6 +130,8 @@ export interface SnapgcDebugTools {
   snapgcDir: string;
   /** The collector's report after the last commit. */
   getLastGcReport(): GcReport | undefined;
+  /** The error of the last collection after a commit, if it failed (the commit itself succeeded). */
+  getLastGcError(): (Error & { code?: string }) | undefined;
   /** The committed snapgc roots: key `snapshot.<vatID>.<snapPos>`, Agoric's root value. */
   getCommittedRoots(): Map<string, string>;
 }

@@ -396,6 +396,8 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
 
   /** @type {import('./native.js').GcReport | undefined} */
   let lastGcReport;
+  /** @type {any} */
+  let lastGcError;
   let committing = Promise.resolve();
   let closed = false;
 
@@ -439,9 +441,20 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
     }
     if (commitOrder === 'sqlite-first') await commitSqliteFirst();
     else await commitSnapgcFirst();
-    // (5): collect
+    // (5): collect. Both stores are committed by now, so a failed collection does not fail
+    // the commit (the block is durable; garbage only waits): it is kept for
+    // debug.getLastGcError(), in snapgc's status.json / metrics, and said once on stderr. A
+    // poisoned store fails the next commit before SQLite commits.
     if (gcAfterCommit) {
-      lastGcReport = await snapgc.gc();
+      try {
+        lastGcReport = await snapgc.gc();
+        lastGcError = undefined;
+      } catch (err) {
+        if (String(err?.message) !== String(lastGcError?.message)) {
+          console.warn(`snapgc: collection after commit failed (${err?.code}): ${err?.message}`);
+        }
+        lastGcError = err;
+      }
       onCommitStep('after-gc');
     }
   }
@@ -482,6 +495,8 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
     snapgcDir,
     /** the report of the collection after the last commit */
     getLastGcReport: () => lastGcReport,
+    /** the error of the last collection after a commit, if it failed (undefined once one succeeds) */
+    getLastGcError: () => lastGcError,
     /** the committed roots as this process last committed them */
     getCommittedRoots: () => new Map(committedRoots),
   };

@@ -536,3 +536,26 @@ T('readonly: opens beside a running store in the same process (its handle), read
   await hs.commit();
   assert.equal((await collect(ks.snapStore.loadSnapshot('v1'))).toString(), 'two');
 });
+
+T('a collection that fails after the commit does not fail the commit (both stores are durable); it is reported', async t => {
+  const dir = tempDirFor(t);
+  const store = pkg.openSwingStore(dir);
+  t.after(() => store.hostStorage.close());
+  const { kernelStorage: ks, hostStorage: hs } = store;
+  // a malformed root (a hand edit): the collector fails closed
+  const h = store.debug.getSnapgc();
+  h.set('snapshot.v9.9', 'not json');
+  await h.commit();
+  ks.startCrank();
+  await ks.snapStore.saveSnapshot('v1', 1, streamOf('kept'));
+  ks.endCrank();
+  await hs.commit(); // (prints the warning once)
+  assert.equal(store.debug.getLastGcError()?.code, 'SNAPGC_BAD_ROOT');
+  await hs.commit();
+  assert.equal(store.debug.getLastGcError()?.code, 'SNAPGC_BAD_ROOT');
+  assert.ok(store.debug.getCommittedRoots().has('snapshot.v1.1'));
+  h.delete('snapshot.v9.9');
+  await h.commit();
+  await hs.commit();
+  assert.equal(store.debug.getLastGcError(), undefined);
+});
