@@ -559,3 +559,19 @@ T('a collection that fails after the commit does not fail the commit (both store
   await hs.commit();
   assert.equal(store.debug.getLastGcError(), undefined);
 });
+
+T('our exporter exports a store stock wrote (no snapgc directory), as stock does', async t => {
+  const dir = tempDirFor(t);
+  const s = stock.initSwingStore(dir);
+  await scriptedRun(s);
+  await s.hostStorage.close();
+  const all = async e => {
+    const out = [];
+    for await (const kv of e.getExportData()) out.push(kv);
+    for await (const n of e.getArtifactNames()) out.push([n, sha256(await collect(e.getArtifact(n)))]);
+    await e.close();
+    return out;
+  };
+  assert.ok(!fs.existsSync(path.join(dir, 'snapgc')));
+  assert.deepEqual(await all(pkg.makeSwingStoreExporter(dir)), await all(stock.makeSwingStoreExporter(dir)));
+});
