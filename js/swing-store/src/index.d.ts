@@ -204,6 +204,10 @@ export function snapgcDirFor(
   options?: { asFile?: boolean; snapgc?: { dir?: string } },
 ): string | null;
 
+/** The snapgc kv key naming the swing-store a snapgc store belongs to. */
+export const STORE_ID_KEY: string;
+/** The open-time pairing (openSwingStore runs it); throws SNAPGC_RECONCILE_FOREIGN. */
+export function pairStores(db: Database, snapgc: SnapgcStore, snapgcDir: string, writable: boolean): void;
 /** The open-time check (openSwingStore runs it); throws SNAPGC_RECONCILE_* errors. */
 export function reconcile(
   db: Database,
@@ -271,6 +275,7 @@ export const ErrorCodes: {
   readonly RECONCILE_MISSING: 'SNAPGC_RECONCILE_MISSING';
   readonly RECONCILE_MISMATCH: 'SNAPGC_RECONCILE_MISMATCH';
   readonly RECONCILE_EPOCH: 'SNAPGC_RECONCILE_EPOCH';
+  readonly RECONCILE_FOREIGN: 'SNAPGC_RECONCILE_FOREIGN';
   readonly CORRUPT: 'SNAPGC_CORRUPT';
 };
 

@@ -9,6 +9,7 @@
 // hand them to a snapStore wrapper: `ensureTxn` (BEGIN IMMEDIATE unless in a transaction) and
 // `noteExport` (a row in stock's `pendingExports` table when an exportCallback is set).
 
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -105,6 +106,46 @@ function readRecordedEpoch(db) {
     db.prepare(`SELECT value FROM ${META_TABLE} WHERE key = 'epoch'`).get()
   );
   return row === undefined ? undefined : Number(row.value);
+}
+
+/** The snapgc kv key naming the swing-store a snapgc store belongs to (not a root). */
+export const STORE_ID_KEY = 'swingstore.id';
+
+/**
+ * Pairs the two stores at open: SQLite's `snapgcMeta.storeId` (written at the first open, before
+ * any snapgc commit) must be the snapgc store's `swingstore.id` when it has one; a snapgc store
+ * without one adopts SQLite's (staged: durable with the next snapgc commit). Refuses
+ * (SNAPGC_RECONCILE_FOREIGN) a snapgc store that belongs to another swing-store: the reconcile
+ * would drop that store's roots and the collector delete its snapshots.
+ *
+ * @param {import('better-sqlite3').Database} db  not inside a transaction
+ * @param {import('./native.js').SnapgcStore} snapgc
+ * @param {string} snapgcDir
+ * @param {boolean} writable
+ */
+export function pairStores(db, snapgc, snapgcDir, writable) {
+  const hasMeta = db
+    .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
+    .get(META_TABLE);
+  let sqlId = hasMeta
+    ? /** @type {string | undefined} */ (
+        db.prepare(`SELECT value FROM ${META_TABLE} WHERE key = 'storeId'`).pluck().get()
+      )
+    : undefined;
+  const snapgcId = snapgc.getCommitted(STORE_ID_KEY) ?? undefined;
+  if (sqlId === undefined) {
+    if (!writable) return;
+    sqlId = randomUUID();
+    db.prepare(`INSERT INTO ${META_TABLE} (key, value) VALUES ('storeId', ?)`).run(sqlId);
+  }
+  if (snapgcId !== undefined && snapgcId !== sqlId) {
+    throw snapgcError(
+      ErrorCodes.RECONCILE_FOREIGN,
+      `snapgc store ${snapgcDir} belongs to another swing-store (its id ${snapgcId}, this swing-store's ${sqlId}); opening would drop that store's roots: refusing to start (give this swing-store its own snapgc.dir)`,
+      { snapgcId, sqlId },
+    );
+  }
+  if (snapgcId === undefined && writable) snapgc.set(STORE_ID_KEY, sqlId);
 }
 
 /**
@@ -283,11 +324,8 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
       roots: committedRoots,
       needed: sqlNeeded,
       recordedEpoch: lastRecordedEpoch,
-    } = reconcile(
-      db,
-      snapgc,
-      snapgcDir,
-    ));
+    } = (pairStores(db, snapgc, snapgcDir, !readonly),
+    reconcile(db, snapgc, snapgcDir)));
   } catch (err) {
     db.close();
     if (ownHandle) {

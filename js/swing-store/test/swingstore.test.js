@@ -575,3 +575,25 @@ T('our exporter exports a store stock wrote (no snapgc directory), as stock does
   assert.ok(!fs.existsSync(path.join(dir, 'snapgc')));
   assert.deepEqual(await all(pkg.makeSwingStoreExporter(dir)), await all(stock.makeSwingStoreExporter(dir)));
 });
+
+T('a snapgc store belongs to one swing-store: another refuses it (SNAPGC_RECONCILE_FOREIGN) instead of dropping its roots', async t => {
+  const shared = path.join(tempDirFor(t), 'shared-snapgc');
+  const a = tempDirFor(t);
+  const b = tempDirFor(t);
+  const heap = heapLike(41, 10_000);
+  const first = pkg.openSwingStore(a, { snapgc: { dir: shared, grace: 0 } });
+  first.kernelStorage.startCrank();
+  await first.kernelStorage.snapStore.saveSnapshot('v1', 1, streamOf(heap));
+  first.kernelStorage.endCrank();
+  await first.hostStorage.commit();
+  await first.hostStorage.close();
+  assert.throws(
+    () => pkg.openSwingStore(b, { snapgc: { dir: shared, grace: 0 } }),
+    err => err.code === 'SNAPGC_RECONCILE_FOREIGN' && /belongs to another swing-store/.test(err.message),
+  );
+  // the refused open changed nothing: the first store still opens and loads
+  const again = pkg.openSwingStore(a, { snapgc: { dir: shared, grace: 0 } });
+  t.after(() => again.hostStorage.close());
+  await again.hostStorage.commit();
+  assert.deepEqual(await collect(again.kernelStorage.snapStore.loadSnapshot('v1')), heap);
+});
