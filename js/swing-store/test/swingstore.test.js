@@ -64,7 +64,14 @@ async function scriptedRun(store) {
     await ks.snapStore.saveSnapshot('v3', 8, streamOf(heapLike(2, 5000)));
   });
   await hs.commit();
-  // block 3: upgrade v2 (stop using its snapshot), terminate v3 (budgeted deletion)
+  // block 3: a failed upgrade of v1 (rolled back), upgrade v2 (stop using its snapshot),
+  // terminate v3 (budgeted deletion)
+  await crank(async () => {
+    ks.establishCrankSavepoint('upgrade');
+    ks.snapStore.stopUsingLastSnapshot('v1');
+    ks.kvStore.set('v1.incarnation', '1');
+    ks.rollbackCrank('upgrade');
+  });
   await crank(async () => {
     ks.snapStore.stopUsingLastSnapshot('v2');
     ks.kvStore.set('v2.incarnation', '1');
