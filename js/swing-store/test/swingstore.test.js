@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import sqlite3 from 'better-sqlite3';
 import tmp from 'tmp';
 import * as stock from '@agoric/swing-store';
@@ -603,4 +604,35 @@ T('a snapgc store belongs to one swing-store: another refuses it (SNAPGC_RECONCI
   t.after(() => again.hostStorage.close());
   await again.hostStorage.commit();
   assert.deepEqual(await collect(again.kernelStorage.snapStore.loadSnapshot('v1')), heap);
+});
+
+T('an exporter in another process while the store is open fails clearly (SNAPGC_IN_USE); on a stopped store it works', async t => {
+  const dir = tempDirFor(t);
+  const store = pkg.openSwingStore(dir);
+  store.kernelStorage.startCrank();
+  await store.kernelStorage.snapStore.saveSnapshot('v1', 1, streamOf('abc'));
+  store.kernelStorage.endCrank();
+  await store.hostStorage.commit();
+  const indexUrl = new URL('../src/index.js', import.meta.url).href;
+  const exportIn = () =>
+    spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import '@endo/init/debug.js';
+         const pkg = await import(${JSON.stringify(indexUrl)});
+         try {
+           const e = pkg.makeSwingStoreExporter(${JSON.stringify(dir)});
+           const chunks = [];
+           for await (const c of e.getArtifact('snapshot.v1.1')) chunks.push(c);
+           await e.close();
+           console.log('OK', Buffer.concat(chunks).toString());
+         } catch (err) { console.log('ERR', err.code); }`,
+      ],
+      { encoding: 'utf8', cwd: path.dirname(new URL(import.meta.url).pathname) },
+    ).stdout.trim();
+  assert.equal(exportIn(), 'ERR SNAPGC_IN_USE');
+  await store.hostStorage.close();
+  assert.equal(exportIn(), 'OK abc');
 });
