@@ -8,15 +8,15 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Env;
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either3, Null, Undefined};
 use napi_derive::napi;
 use swingstore::SwingStore;
 
-use crate::error::{Failure, Outcome};
+use crate::error::{Failure, Outcome, to_js};
 use crate::job::Job;
 use crate::store::parse_hash;
 
@@ -100,6 +100,13 @@ const POOL_MAX: usize = QUEUE_DEPTH + 2;
 /// How many times again each chunk `read()` hands out is reported to V8 (see `settled`).
 const GC_HINT_FACTOR: i64 = 2;
 
+/// What the queue held.
+enum Next {
+    Chunk(Vec<u8>),
+    End,
+    NotYet,
+}
+
 /// A chunk partly copied out by `readInto`.
 #[derive(Default)]
 struct Partial {
@@ -128,20 +135,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// The next chunk for `read()`: the rest of a chunk `readInto` left, or a queued one.
-    fn next(&self) -> Outcome<Option<Buffer>> {
+    /// The next chunk for `read()`: the rest of a chunk `readInto` left, or a queued one
+    /// (waiting for it, or with `wait` false `Ok(None)` when none is queued yet).
+    fn next(&self, wait: bool) -> Outcome<Option<Option<Buffer>>> {
         {
             let mut partial = lock(&self.partial);
             if partial.pos < partial.chunk.len() {
                 let taken = std::mem::take(&mut *partial);
-                return Ok(Some(Buffer::from(taken.chunk[taken.pos..].to_vec())));
+                return Ok(Some(Some(Buffer::from(taken.chunk[taken.pos..].to_vec()))));
             }
         }
-        let chunk = self.next_chunk()?;
-        if let Some(chunk) = &chunk {
-            self.unreported.fetch_add(chunk.len(), Ordering::SeqCst);
-        }
-        Ok(chunk.map(Buffer::from))
+        Ok(match self.next_chunk(wait)? {
+            Next::Chunk(chunk) => {
+                self.unreported.fetch_add(chunk.len(), Ordering::SeqCst);
+                Some(Some(Buffer::from(chunk)))
+            }
+            Next::End => Some(None),
+            Next::NotYet => None,
+        })
     }
 
     /// On the JS thread, once a read settled: ends the claim, and tells V8 about the chunks
@@ -179,7 +190,7 @@ impl Shared {
         let mut filled = 0;
         while filled < target.len() {
             if partial.pos == partial.chunk.len() {
-                let Some(chunk) = self.next_chunk()? else { break };
+                let Next::Chunk(chunk) = self.next_chunk(true)? else { break };
                 let mut used = std::mem::replace(&mut partial.chunk, chunk);
                 partial.pos = 0;
                 let mut pool = lock(&self.pool);
@@ -196,28 +207,34 @@ impl Shared {
         Ok(filled)
     }
 
-    fn next_chunk(&self) -> Outcome<Option<Vec<u8>>> {
+    /// The next queued chunk, waiting for it (or with `wait` false, `NotYet` if none is).
+    fn next_chunk(&self, wait: bool) -> Outcome<Next> {
         if let Some(failure) = lock(&self.failed).clone() {
             return Err(failure);
         }
         if self.ended.load(Ordering::SeqCst) {
-            return Ok(None);
+            return Ok(Next::End);
         }
         let mut rx = lock(&self.rx);
         let piece = match rx.as_ref() {
             None => return Err(Failure::closed("this load")),
-            Some(rx) => rx.recv(),
+            Some(rx) if wait => rx.recv().map_err(|_| ()),
+            Some(rx) => match rx.try_recv() {
+                Ok(piece) => Ok(piece),
+                Err(TryRecvError::Empty) => return Ok(Next::NotYet),
+                Err(TryRecvError::Disconnected) => Err(()),
+            },
         };
         if self.closed.load(Ordering::SeqCst) {
             rx.take();
             return Err(Failure::closed("this load"));
         }
         match piece {
-            Ok(Piece::Data(chunk)) => Ok(Some(chunk)),
+            Ok(Piece::Data(chunk)) => Ok(Next::Chunk(chunk)),
             Ok(Piece::End) => {
                 self.ended.store(true, Ordering::SeqCst);
                 rx.take();
-                Ok(None)
+                Ok(Next::End)
             }
             Ok(Piece::Failed(failure)) => {
                 *lock(&self.failed) = Some(failure.clone());
@@ -315,7 +332,32 @@ impl SnapgcLoad {
         }
         let shared = Arc::clone(&self.shared);
         let release = Arc::clone(&self.shared);
-        AsyncTask::new(Job::new(move || shared.next()).on_settled(move |env| release.settled(env)))
+        AsyncTask::new(
+            Job::new(move || shared.next(true).map(Option::flatten))
+                .on_settled(move |env| release.settled(env)),
+        )
+    }
+
+    /// `read()` without waiting: the next chunk if one is queued, `null` at the end, or
+    /// `undefined` when none is ready yet (then call `read()`). native.js's `read()` tries
+    /// this first, so a queued chunk costs no trip through libuv's pool.
+    #[napi(ts_return_type = "Buffer | null | undefined")]
+    pub fn try_read(&self, env: Env) -> napi::Result<Either3<Buffer, Null, Undefined>> {
+        let shared = &self.shared;
+        let outcome = if shared.closed.load(Ordering::SeqCst) {
+            Err(Failure::closed("this load"))
+        } else if shared.busy.swap(true, Ordering::SeqCst) {
+            Err(Failure::invalid("a read of this load is still pending: await it first"))
+        } else {
+            let next = shared.next(false);
+            shared.settled(&env);
+            next
+        };
+        to_js(&env, outcome).map(|next| match next {
+            Some(Some(chunk)) => Either3::A(chunk),
+            Some(None) => Either3::B(Null),
+            None => Either3::C(()),
+        })
     }
 
     /// Copies the next bytes of the stream into `target` (as many as it holds, fewer only at

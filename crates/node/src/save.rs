@@ -9,16 +9,16 @@
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use napi::Env;
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice};
 use napi_derive::napi;
 use swingstore::SwingStore;
 
-use crate::error::{Failure, Outcome};
+use crate::error::{Failure, Outcome, to_js};
 use crate::job::Job;
 use crate::store::SaveInfo;
 
@@ -187,6 +187,33 @@ impl SnapgcSave {
             })
             .on_settled(self.release_claim()),
         )
+    }
+
+    /// `write()` without waiting: queues a copy of `chunk` and returns true if the queue has
+    /// room, else returns false and takes nothing (then call `write()`). native.js's `write()`
+    /// tries this first, so a chunk the queue can take costs no trip through libuv's pool.
+    #[napi(ts_args_type = "chunk: Uint8Array")]
+    pub fn try_write(&self, env: Env, chunk: BufferSlice) -> napi::Result<bool> {
+        let outcome = self.claim().and_then(|tx| {
+            let queued = if chunk.is_empty() {
+                Ok(true)
+            } else {
+                let mut copy = lock(&self.shared.pool).pop().unwrap_or_default();
+                copy.extend_from_slice(&chunk);
+                match tx.try_send(Msg::Data(copy)) {
+                    Ok(()) => Ok(true),
+                    Err(TrySendError::Full(Msg::Data(copy))) => {
+                        give_back(&self.shared.pool, copy);
+                        Ok(false)
+                    }
+                    Err(TrySendError::Full(Msg::End)) => Ok(false),
+                    Err(TrySendError::Disconnected(_)) => Err(self.shared.ended_early()),
+                }
+            };
+            self.shared.busy.store(false, Ordering::SeqCst);
+            queued
+        });
+        to_js(&env, outcome)
     }
 
     /// Ends the stream; resolves once the snapshot is published under its hash (durable with

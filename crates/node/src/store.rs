@@ -364,6 +364,18 @@ impl SnapgcStore {
         self.with(&env, |s| SnapgcSave::start(s.clone()))
     }
 
+    /// `openLoad` on the JS thread (it only takes the lease, checks the blob is there and
+    /// starts the load thread): native.js's `openLoad` wraps it in a promise.
+    #[napi(ts_args_type = "hash: string, options?: { chunkBytes?: number }")]
+    pub fn open_load_now(
+        &self,
+        env: Env,
+        hash: String,
+        options: Option<LoadOptions>,
+    ) -> napi::Result<SnapgcLoad> {
+        self.with(&env, |s| SnapgcLoad::start(s.clone(), &hash, options.unwrap_or_default()))
+    }
+
     /// Opens a verified load of `hash` (leased while the load is open).
     #[napi(ts_args_type = "hash: string, options?: { chunkBytes?: number }")]
     pub fn open_load(&self, hash: String, options: Option<LoadOptions>) -> AsyncTask<Job<SnapgcLoad>> {

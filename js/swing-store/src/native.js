@@ -34,7 +34,43 @@ try {
 }
 
 if (addon) {
-  const { SnapgcStore, SnapgcLoad } = addon;
+  const { SnapgcStore, SnapgcSave, SnapgcLoad } = addon;
+  const RESOLVED = Promise.resolve();
+
+  // The fast paths: a chunk the save queue can take, a chunk the load queue holds, and the
+  // start of a load are done on the JS thread (a copy, a queue operation, a stat): no trip
+  // through libuv's thread pool. Only waiting (a full or an empty queue) goes to the pool.
+  const writeWaiting = SnapgcSave.prototype.write;
+  /** Resolves when a copy of chunk is queued (bounded queue: backpressure). */
+  SnapgcSave.prototype.write = function write(chunk) {
+    try {
+      if (this.tryWrite(chunk)) return RESOLVED;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return writeWaiting.call(this, chunk);
+  };
+
+  const readWaiting = SnapgcLoad.prototype.read;
+  /** The next chunk; null at the end (the final chunks only once verified). */
+  SnapgcLoad.prototype.read = function read() {
+    let chunk;
+    try {
+      chunk = this.tryRead();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return chunk === undefined ? readWaiting.call(this) : Promise.resolve(chunk);
+  };
+
+  /** A verified load of hash, leased while it runs. */
+  SnapgcStore.prototype.openLoad = function openLoad(hash, options) {
+    try {
+      return Promise.resolve(this.openLoadNow(hash, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
 
   /** The library's StoreStatus (status.json's fields). */
   SnapgcStore.prototype.status = async function status() {

@@ -175,25 +175,42 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
   await rejectsWith(store.verify('cd'.repeat(32)), 'SNAPGC_NOT_FOUND');
 });
 
-test('one write / read at a time; abort publishes nothing; a closed load', async (t) => {
+test('one waiting write / read at a time; abort publishes nothing; a closed load', async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
+  // Writes not awaited: those the queue takes at once succeed (in order); once one has to
+  // wait, another write is refused until it settles.
   const save = store.beginSave();
-  const first = save.write(Buffer.alloc(1 << 20, 1));
-  await rejectsWith(save.write(Buffer.alloc(10)), 'SNAPGC_INVALID_ARGUMENT');
-  await first;
+  const results = [];
+  for (let i = 0; i < 200; i += 1) {
+    results.push(save.write(Buffer.alloc(1 << 20, i)).then(() => 'ok', (e) => e));
+  }
+  const settled = await Promise.all(results);
+  assert.equal(settled[0], 'ok');
+  const refused = settled.filter((r) => r !== 'ok');
+  assert.ok(refused.length > 0, 'some write found another waiting');
+  for (const e of refused) assert.equal(e.code, 'SNAPGC_INVALID_ARGUMENT', e.message);
   save.abort();
   await rejectsWith(save.write(Buffer.alloc(10)), 'SNAPGC_CLOSED');
   await rejectsWith(save.finish(), 'SNAPGC_CLOSED');
-  assert.equal(store.has(sha256(Buffer.alloc(1 << 20, 1))), false, 'an aborted save is not published');
+  assert.equal(store.has(sha256(Buffer.alloc(1 << 20, 0))), false, 'an aborted save is not published');
+  const aborted = store.beginSave();
+  await aborted.write(Buffer.alloc(3 << 20, 9));
+  aborted.abort();
+  aborted.abort();
+  assert.equal(store.has(sha256(Buffer.alloc(3 << 20, 9))), false);
 
-  const info = await store.saveFrom([Buffer.alloc(3 << 20, 2)]);
-  const load = await store.openLoad(info.hash, { chunkBytes: 1 << 20 });
+  // The first chunk of a 24 MiB load in 8 MiB chunks exists only after 16 MiB decoded: the
+  // first read waits, and a second one is refused meanwhile.
+  const info = await store.saveFrom([Buffer.alloc(24 << 20, 2)]);
+  const load = await store.openLoad(info.hash, { chunkBytes: 8 << 20 });
   const r1 = load.read();
   await rejectsWith(load.read(), 'SNAPGC_INVALID_ARGUMENT');
-  assert.equal((await r1).length, 1 << 20);
+  assert.equal((await r1).length, 8 << 20);
+  load.close();
   load.close();
   await rejectsWith(load.read(), 'SNAPGC_CLOSED');
+  await rejectsWith(load.readInto(Buffer.alloc(10)), 'SNAPGC_CLOSED');
   // A for-await left early closes the load.
   const iterated = await store.openLoad(info.hash, { chunkBytes: 1 << 20 });
   for await (const chunk of iterated) {
