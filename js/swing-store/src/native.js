@@ -43,6 +43,11 @@ if (addon) {
   const writeWaiting = SnapgcSave.prototype.write;
   /** Resolves when a copy of chunk is queued (bounded queue: backpressure). */
   SnapgcSave.prototype.write = function write(chunk) {
+    if (!ArrayBuffer.isView(chunk)) {
+      const e = new TypeError(`write: expected a Uint8Array, not ${typeof chunk}`);
+      e.code = 'SNAPGC_INVALID_ARGUMENT';
+      return Promise.reject(e);
+    }
     try {
       if (this.tryWrite(chunk)) return RESOLVED;
     } catch (e) {

@@ -164,6 +164,11 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
   const again = await store.saveFrom([bytes.subarray(0, 10), bytes.subarray(10)]);
   assert.equal(again.hash, info.hash);
   assert.equal(again.deduplicated, true, 'an identical save deduplicates');
+  const typed = await store.saveFrom([new Uint8Array([1, 2, 3]), new Uint8Array(new ArrayBuffer(8), 2, 4)]);
+  assert.equal(typed.hash, sha256(Buffer.from([1, 2, 3, 0, 0, 0, 0])));
+  const wrong = store.beginSave();
+  await rejectsWith(wrong.write('a string'), 'SNAPGC_INVALID_ARGUMENT');
+  wrong.abort();
   const empty = await store.saveFrom([]);
   assert.equal(empty.rawBytes, 0);
   assert.equal(empty.hash, sha256(Buffer.alloc(0)));
