@@ -340,3 +340,40 @@ test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the l
   await rejectsWith(store.verify(info.hash), 'SNAPGC_CORRUPT');
   throwsWith(() => store.readSync(info.hash), 'SNAPGC_CORRUPT');
 });
+
+test('open options: root patterns, grace, archive, metrics file; refusals', async (t) => {
+  if (!addonOr(t)) return;
+  const dir = tempDir(t);
+  const where = path.join(dir, 'store');
+  const archiveDir = path.join(dir, 'archive');
+  const metrics = path.join(dir, 'metrics.prom');
+  let store = native.openNative(where, { rootPatterns: ['r.*'], grace: 0, archive: archiveDir, metricsFile: metrics });
+  const a = await store.saveFrom([Buffer.alloc(100_000, 7)]);
+  store.set('r.1', native.formatRootValue(a.hash, 0));
+  await store.commit();
+  const b = await store.saveFrom([Buffer.alloc(100_000, 8)]);
+  store.set('r.1', native.formatRootValue(b.hash, 1));
+  await store.commit();
+  let swept = 0;
+  for (let i = 0; i < 6 && swept === 0; i += 1) {
+    swept += (await store.gc()).swept;
+    await store.commit();
+  }
+  assert.equal(swept, 1, 'the old snapshot went');
+  assert.ok(fs.readdirSync(archiveDir).length > 0, 'after it was archived');
+  await store.close();
+  // Written by the store's status thread (at most once a second, and at close).
+  assert.ok(fs.existsSync(metrics), 'the metrics file is where it was asked');
+
+  // Patterns that would un-root the committed root are refused; the store stays usable.
+  throwsWith(() => native.openNative(where, { rootPatterns: ['other.*'] }), 'SNAPGC_WOULD_UNROOT');
+  throwsWith(() => native.openNative(where, { rootPatterns: ['r.*', 'a**'] }), 'SNAPGC_CONFIG');
+  throwsWith(() => native.openNative(where, { archive: '' }), 'SNAPGC_CONFIG');
+  throwsWith(() => native.openNative(where, { nope: 1 }), 'SNAPGC_INVALID_ARGUMENT');
+  throwsWith(() => native.openNative(where, 'x'), 'SNAPGC_INVALID_ARGUMENT');
+  store = native.openNative(where, { archive: null, metricsFile: null });
+  const status = await store.status();
+  assert.equal(status.roots, 1);
+  assert.equal(store.getCommitted('r.1'), native.formatRootValue(b.hash, 1));
+  await store.close();
+});
