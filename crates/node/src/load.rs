@@ -98,7 +98,7 @@ impl Write for ChunkWriter {
 type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 const POOL_MAX: usize = QUEUE_DEPTH + 2;
 /// How many times again each chunk `read()` hands out is reported to V8 (see `settled`).
-const GC_HINT_FACTOR: i64 = 2;
+const GC_HINT_FACTOR: i64 = 4;
 
 /// What the queue held.
 enum Next {

@@ -171,7 +171,7 @@ if (process.env.SNAPGC_BINDING_RSS_CHILD) {
       assert.equal(r[how].loaded, r.total, how);
       assert.equal(r[how].digest, r.hash, `${how}: the loaded bytes hash to the saved name`);
     }
-    assert.ok(r.compressedBytes < r.total / 1.5, `compresses like a heap: ${r.compressedBytes} of ${r.total}`);
+    assert.ok(r.compressedBytes < r.total / 2, `compresses like a heap (real XS heaps: ~3:1): ${r.compressedBytes} of ${r.total}`);
     assert.ok(peak < 150 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);
   });
 }
