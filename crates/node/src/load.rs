@@ -21,7 +21,7 @@ use crate::job::Job;
 use crate::store::parse_hash;
 
 /// Chunks queued between the load thread and JS.
-pub const QUEUE_DEPTH: usize = 2;
+pub const QUEUE_DEPTH: usize = 4;
 /// Default chunk size.
 pub const DEFAULT_CHUNK: usize = 1 << 20;
 const MIN_CHUNK: usize = 4 << 10;

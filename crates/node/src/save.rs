@@ -1,16 +1,16 @@
 //! `SnapgcSave`: a save fed chunk by chunk from JS.
 //!
-//! A worker thread runs `SwingStore::save` on a reader that takes chunks from a bounded queue
-//! (depth [`QUEUE_DEPTH`]). `write(chunk)` copies the chunk on libuv's pool and resolves once it
-//! is queued, so a producer faster than the compressor waits (backpressure) and at most
-//! `QUEUE_DEPTH + 2` chunks are held. `finish()` ends the stream and resolves with what the
-//! save did; `abort()` (or dropping the object) ends it with an error, and the library removes
-//! its temp file.
+//! A worker thread runs `SwingStore::save` on a reader that takes chunks from a queue bounded
+//! in bytes ([`QUEUE_BYTES`], or one chunk of any size when it is empty). `write(chunk)`
+//! copies the chunk and resolves once it is queued: on the JS thread when the queue has room
+//! (`tryWrite`), else on libuv's pool, waiting for room (backpressure). `finish()` ends the
+//! stream and resolves with what the save did; `abort()` (or dropping the object) ends it with
+//! an error, and the library removes its temp file: nothing partial is ever published.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use napi::Env;
@@ -22,18 +22,98 @@ use crate::error::{Failure, Outcome, to_js};
 use crate::job::Job;
 use crate::store::SaveInfo;
 
-/// Chunks queued between JS and the save thread.
-pub const QUEUE_DEPTH: usize = 2;
+/// Bytes queued between JS and the save thread (a larger chunk is taken alone).
+pub const QUEUE_BYTES: usize = 4 << 20;
+/// Chunk buffers kept for reuse.
+const POOL_MAX: usize = 16;
 
 enum Msg {
     Data(Vec<u8>),
     End,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The queue's byte budget: writers take from it, the save thread gives back what it takes
+/// off the queue.
+#[derive(Default)]
+struct Budget {
+    state: Mutex<BudgetState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    queued: usize,
+    /// The save thread ended: nothing will be taken off the queue any more.
+    reader_gone: bool,
+}
+
+impl Budget {
+    fn fits(state: &BudgetState, n: usize) -> bool {
+        state.queued == 0 || state.queued + n <= QUEUE_BYTES
+    }
+
+    /// Takes `n` bytes if they fit now.
+    fn try_take(&self, n: usize) -> bool {
+        let mut state = lock(&self.state);
+        let fits = Self::fits(&state, n);
+        if fits {
+            state.queued += n;
+        }
+        fits
+    }
+
+    /// Takes `n` bytes, waiting for room; false if the save thread ended meanwhile.
+    fn take_waiting(&self, n: usize) -> bool {
+        let mut state = lock(&self.state);
+        loop {
+            if state.reader_gone {
+                return false;
+            }
+            if Self::fits(&state, n) {
+                state.queued += n;
+                return true;
+            }
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn give(&self, n: usize) {
+        let mut state = lock(&self.state);
+        state.queued = state.queued.saturating_sub(n);
+        drop(state);
+        self.freed.notify_all();
+    }
+
+    fn reader_gone(&self) {
+        lock(&self.state).reader_gone = true;
+        self.freed.notify_all();
+    }
+}
+
+/// Chunk buffers the save thread is done with, reused by the next writes (no allocation and
+/// no page faults per chunk).
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+
+fn give_back(pool: &Pool, mut buffer: Vec<u8>) {
+    if buffer.capacity() == 0 {
+        return;
+    }
+    let mut pool = lock(pool);
+    if pool.len() < POOL_MAX {
+        buffer.clear();
+        pool.push(buffer);
+    }
+}
+
 /// The save thread's end of the queue: a `Read` over the chunks. A queue closed without
-/// `End` (abort, or the object dropped) is an error, so nothing partial is ever published.
+/// `End` (abort, or the object dropped) is an error.
 struct ChunkReader {
     rx: Receiver<Msg>,
+    budget: Arc<Budget>,
     pool: Pool,
     current: Vec<u8>,
     pos: usize,
@@ -54,6 +134,7 @@ impl Read for ChunkReader {
             }
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
+                    self.budget.give(chunk.len());
                     let used = std::mem::replace(&mut self.current, chunk);
                     give_back(&self.pool, used);
                     self.pos = 0;
@@ -67,34 +148,15 @@ impl Read for ChunkReader {
 
 type Slot = Arc<Mutex<Option<Outcome<SaveInfo>>>>;
 
-/// Chunk buffers the save thread is done with, reused by the next writes (no allocation and
-/// no page faults per chunk, and no memory spread over the pool threads' malloc arenas).
-type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
-const POOL_MAX: usize = QUEUE_DEPTH + 2;
-
-fn give_back(pool: &Pool, mut buffer: Vec<u8>) {
-    if buffer.capacity() == 0 {
-        return;
-    }
-    let mut pool = lock(pool);
-    if pool.len() < POOL_MAX {
-        buffer.clear();
-        pool.push(buffer);
-    }
-}
-
 struct Shared {
-    tx: Mutex<Option<SyncSender<Msg>>>,
+    tx: Mutex<Option<Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// The save's result, set by the save thread before it drops its end of the queue.
+    /// The save's result, set by the save thread before it stops taking chunks.
     result: Slot,
+    budget: Arc<Budget>,
     pool: Pool,
     /// A write or finish is in flight.
     busy: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -106,9 +168,16 @@ impl Shared {
             None => Failure::internal("the save thread stopped without a result"),
         }
     }
+
+    /// Queues a copy of `chunk` (its bytes already taken from the budget).
+    fn queue(&self, tx: &Sender<Msg>, chunk: &[u8]) -> Outcome<()> {
+        let mut copy = lock(&self.pool).pop().unwrap_or_default();
+        copy.extend_from_slice(chunk);
+        tx.send(Msg::Data(copy)).map_err(|_| self.ended_early())
+    }
 }
 
-/// A save in progress. Write chunks one at a time (await each `write`), then `finish()`.
+/// A save in progress. Write chunks (await each `write`), then `finish()`.
 #[napi]
 pub struct SnapgcSave {
     shared: Arc<Shared>,
@@ -116,19 +185,26 @@ pub struct SnapgcSave {
 
 impl SnapgcSave {
     pub fn start(store: SwingStore) -> Outcome<Self> {
-        let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        let (tx, rx) = channel();
         let result: Slot = Arc::default();
-        let slot = Arc::clone(&result);
+        let budget = Arc::new(Budget::default());
         let pool: Pool = Arc::default();
-        let reader_pool = Arc::clone(&pool);
+        let mut reader = ChunkReader {
+            rx,
+            budget: Arc::clone(&budget),
+            pool: Arc::clone(&pool),
+            current: Vec::new(),
+            pos: 0,
+            ended: false,
+        };
+        let slot = Arc::clone(&result);
         let thread = std::thread::Builder::new()
             .name("snapgc-save".into())
             .spawn(move || {
-                let mut reader =
-                    ChunkReader { rx, pool: reader_pool, current: Vec::new(), pos: 0, ended: false };
                 let outcome = store.save(&mut reader).map(SaveInfo::from).map_err(Failure::from);
                 *lock(&slot) = Some(outcome);
-                // Only now may a writer see the queue closed (it then reads the result).
+                // Only now may a writer see the save gone (it then reads the result).
+                reader.budget.reader_gone();
                 drop(reader);
             })
             .map_err(|e| Failure::new("SNAPGC_IO", format!("could not start the save thread: {e}")))?;
@@ -137,6 +213,7 @@ impl SnapgcSave {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 result,
+                budget,
                 pool,
                 busy: AtomicBool::new(false),
             }),
@@ -144,7 +221,7 @@ impl SnapgcSave {
     }
 
     /// The queue's sender, marking the save busy; or why not.
-    fn claim(&self) -> Outcome<SyncSender<Msg>> {
+    fn claim(&self) -> Outcome<Sender<Msg>> {
         let tx = lock(&self.shared.tx).clone().ok_or_else(|| Failure::closed("this save"))?;
         if self.shared.busy.swap(true, Ordering::SeqCst) {
             return Err(Failure::invalid(
@@ -163,8 +240,9 @@ impl SnapgcSave {
 
 #[napi]
 impl SnapgcSave {
-    /// Queues a copy of `chunk`; resolves once it is queued (waits while the queue is full).
-    /// The chunk may be reused once the promise resolves.
+    /// Queues a copy of `chunk` on libuv's pool, waiting for room in the queue; resolves once
+    /// it is queued (the chunk may be reused then). native.js's `write()` calls `tryWrite`
+    /// first and this only when the queue is full.
     #[napi(ts_args_type = "chunk: Uint8Array")]
     pub fn write(&self, chunk: Buffer) -> AsyncTask<Job<()>> {
         let tx = match self.claim() {
@@ -174,41 +252,31 @@ impl SnapgcSave {
         let shared = Arc::clone(&self.shared);
         AsyncTask::new(
             Job::new(move || {
-                let sent = if chunk.is_empty() {
+                let queued = if chunk.is_empty() {
                     Ok(())
+                } else if shared.budget.take_waiting(chunk.len()) {
+                    shared.queue(&tx, &chunk)
                 } else {
-                    let mut copy = lock(&shared.pool).pop().unwrap_or_default();
-                    copy.extend_from_slice(&chunk);
-                    tx.send(Msg::Data(copy))
+                    Err(shared.ended_early())
                 };
-                drop(tx);
                 drop(chunk);
-                sent.map_err(|_| shared.ended_early())
+                queued
             })
             .on_settled(self.release_claim()),
         )
     }
 
     /// `write()` without waiting: queues a copy of `chunk` and returns true if the queue has
-    /// room, else returns false and takes nothing (then call `write()`). native.js's `write()`
-    /// tries this first, so a chunk the queue can take costs no trip through libuv's pool.
+    /// room, else returns false and takes nothing (then call `write()`).
     #[napi(ts_args_type = "chunk: Uint8Array")]
     pub fn try_write(&self, env: Env, chunk: BufferSlice) -> napi::Result<bool> {
         let outcome = self.claim().and_then(|tx| {
             let queued = if chunk.is_empty() {
                 Ok(true)
+            } else if self.shared.budget.try_take(chunk.len()) {
+                self.shared.queue(&tx, &chunk).map(|()| true)
             } else {
-                let mut copy = lock(&self.shared.pool).pop().unwrap_or_default();
-                copy.extend_from_slice(&chunk);
-                match tx.try_send(Msg::Data(copy)) {
-                    Ok(()) => Ok(true),
-                    Err(TrySendError::Full(Msg::Data(copy))) => {
-                        give_back(&self.shared.pool, copy);
-                        Ok(false)
-                    }
-                    Err(TrySendError::Full(Msg::End)) => Ok(false),
-                    Err(TrySendError::Disconnected(_)) => Err(self.shared.ended_early()),
-                }
+                Ok(false)
             };
             self.shared.busy.store(false, Ordering::SeqCst);
             queued
@@ -229,14 +297,14 @@ impl SnapgcSave {
         let shared = Arc::clone(&self.shared);
         AsyncTask::new(
             Job::new(move || {
-                let sent = tx.send(Msg::End);
+                // Fails only if the save thread already ended (its result says why).
+                let _ = tx.send(Msg::End);
                 drop(tx);
                 if let Some(thread) = lock(&shared.thread).take()
                     && thread.join().is_err()
                 {
                     return Err(Failure::internal("the save thread panicked"));
                 }
-                drop(sent);
                 lock(&shared.result)
                     .take()
                     .unwrap_or_else(|| Err(Failure::internal("the save thread stopped without a result")))
