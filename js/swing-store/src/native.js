@@ -37,6 +37,24 @@ if (addon) {
   const { SnapgcStore, SnapgcSave, SnapgcLoad } = addon;
   const RESOLVED = Promise.resolve();
 
+  // A fast path resolves in a microtask. A consumer whose chunks are always ready would then
+  // never let the event loop turn: timers, I/O and the finalizers that free its old chunks
+  // (Node frees external buffers from the loop) would wait for the whole stream. So once the
+  // fast paths have run for YIELD_MS without a turn of the loop, the next one resolves from
+  // setImmediate.
+  const YIELD_MS = 4;
+  let turnAt = performance.now();
+  const fast = (value) => {
+    const now = performance.now();
+    if (now - turnAt < YIELD_MS) return value === undefined ? RESOLVED : Promise.resolve(value);
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        turnAt = performance.now();
+        resolve(value);
+      });
+    });
+  };
+
   // The fast paths: a chunk the save queue can take, a chunk the load queue holds, and the
   // start of a load are done on the JS thread (a copy, a queue operation, a stat): no trip
   // through libuv's thread pool. Only waiting (a full or an empty queue) goes to the pool.
@@ -49,10 +67,11 @@ if (addon) {
       return Promise.reject(e);
     }
     try {
-      if (this.tryWrite(chunk)) return RESOLVED;
+      if (this.tryWrite(chunk)) return fast(undefined);
     } catch (e) {
       return Promise.reject(e);
     }
+    turnAt = performance.now(); // it resolves from the loop
     return writeWaiting.call(this, chunk);
   };
 
@@ -65,7 +84,11 @@ if (addon) {
     } catch (e) {
       return Promise.reject(e);
     }
-    return chunk === undefined ? readWaiting.call(this) : Promise.resolve(chunk);
+    if (chunk === undefined) {
+      turnAt = performance.now(); // it resolves from the loop
+      return readWaiting.call(this);
+    }
+    return fast(chunk);
   };
 
   /** A verified load of hash, leased while it runs. */
