@@ -99,6 +99,8 @@ type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 const POOL_MAX: usize = QUEUE_DEPTH + 2;
 /// How many times again each chunk `read()` hands out is reported to V8 (see `settled`).
 const GC_HINT_FACTOR: i64 = 4;
+/// Bytes of a load `read()` hands out before it starts reporting them (see `settled`).
+const HINT_AFTER: usize = 16 << 20;
 
 /// What the queue held.
 enum Next {
@@ -126,6 +128,8 @@ struct Shared {
     busy: AtomicBool,
     /// Bytes `read()` handed out since the last settle, not yet reported to V8.
     unreported: AtomicUsize,
+    /// Bytes `read()` handed out in all.
+    handed: AtomicUsize,
     /// Extra external memory reported to V8 for this load (withdrawn at its end).
     hinted: AtomicI64,
 }
@@ -162,10 +166,14 @@ impl Shared {
     /// a limit (64 MB), so a consumer that drops each chunk still holds up to ~64 MB of them
     /// between collections. Reporting each chunk's size again ([`GC_HINT_FACTOR`] times) as
     /// external memory makes V8 collect that much sooner; the report is withdrawn when the load
-    /// ends or is closed.
+    /// ends or is closed. Only bytes past the first [`HINT_AFTER`] of a load are reported: a
+    /// small heap's load makes no collection come sooner.
     fn settled(&self, env: &Env) {
         self.busy.store(false, Ordering::SeqCst);
-        let fresh = self.unreported.swap(0, Ordering::SeqCst) as i64 * GC_HINT_FACTOR;
+        let fresh = self.unreported.swap(0, Ordering::SeqCst);
+        let before = self.handed.fetch_add(fresh, Ordering::SeqCst);
+        let beyond = (before + fresh).saturating_sub(HINT_AFTER) - before.saturating_sub(HINT_AFTER);
+        let fresh = beyond as i64 * GC_HINT_FACTOR;
         if fresh > 0 && env.adjust_external_memory(fresh).is_ok() {
             self.hinted.fetch_add(fresh, Ordering::SeqCst);
         }
@@ -304,6 +312,7 @@ impl SnapgcLoad {
                 closed: AtomicBool::new(false),
                 busy: AtomicBool::new(false),
                 unreported: AtomicUsize::new(0),
+                handed: AtomicUsize::new(0),
                 hinted: AtomicI64::new(0),
             }),
         })

@@ -24,6 +24,9 @@ use crate::store::SaveInfo;
 
 /// Bytes queued between JS and the save thread (a larger chunk is taken alone).
 pub const QUEUE_BYTES: usize = 4 << 20;
+/// Chunks are gathered into pieces of this size (the library's block size) before they are
+/// queued: a stream of small chunks costs one queue operation and one wake-up per piece.
+const PIECE: usize = 256 << 10;
 /// Chunk buffers kept for reuse.
 const POOL_MAX: usize = 16;
 
@@ -150,6 +153,8 @@ type Slot = Arc<Mutex<Option<Outcome<SaveInfo>>>>;
 
 struct Shared {
     tx: Mutex<Option<Sender<Msg>>>,
+    /// The piece being filled (its bytes already count in the budget).
+    open: Mutex<Vec<u8>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The save's result, set by the save thread before it stops taking chunks.
     result: Slot,
@@ -169,11 +174,32 @@ impl Shared {
         }
     }
 
-    /// Queues a copy of `chunk` (its bytes already taken from the budget).
-    fn queue(&self, tx: &Sender<Msg>, chunk: &[u8]) -> Outcome<()> {
-        let mut copy = lock(&self.pool).pop().unwrap_or_default();
-        copy.extend_from_slice(chunk);
-        tx.send(Msg::Data(copy)).map_err(|_| self.ended_early())
+    /// Copies `chunk` (its bytes already taken from the budget) into the open piece, queueing
+    /// each piece that fills.
+    fn queue(&self, tx: &Sender<Msg>, mut chunk: &[u8]) -> Outcome<()> {
+        let mut open = lock(&self.open);
+        while !chunk.is_empty() {
+            if open.capacity() == 0 {
+                *open = lock(&self.pool).pop().unwrap_or_else(|| Vec::with_capacity(PIECE));
+            }
+            let n = (PIECE.max(open.capacity()) - open.len()).min(chunk.len());
+            open.extend_from_slice(&chunk[..n]);
+            chunk = &chunk[n..];
+            if open.len() >= PIECE {
+                let full = std::mem::take(&mut *open);
+                tx.send(Msg::Data(full)).map_err(|_| self.ended_early())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues the open piece, however full.
+    fn flush(&self, tx: &Sender<Msg>) -> Outcome<()> {
+        let piece = std::mem::take(&mut *lock(&self.open));
+        if piece.is_empty() {
+            return Ok(());
+        }
+        tx.send(Msg::Data(piece)).map_err(|_| self.ended_early())
     }
 }
 
@@ -211,6 +237,7 @@ impl SnapgcSave {
         Ok(Self {
             shared: Arc::new(Shared {
                 tx: Mutex::new(Some(tx)),
+                open: Mutex::default(),
                 thread: Mutex::new(Some(thread)),
                 result,
                 budget,
@@ -254,10 +281,16 @@ impl SnapgcSave {
             Job::new(move || {
                 let queued = if chunk.is_empty() {
                     Ok(())
-                } else if shared.budget.take_waiting(chunk.len()) {
-                    shared.queue(&tx, &chunk)
                 } else {
-                    Err(shared.ended_early())
+                    // What waits in the open piece must reach the save thread, or the
+                    // budget it holds never comes back.
+                    shared.flush(&tx).and_then(|()| {
+                        if shared.budget.take_waiting(chunk.len()) {
+                            shared.queue(&tx, &chunk)
+                        } else {
+                            Err(shared.ended_early())
+                        }
+                    })
                 };
                 drop(chunk);
                 queued
@@ -276,7 +309,8 @@ impl SnapgcSave {
             } else if self.shared.budget.try_take(chunk.len()) {
                 self.shared.queue(&tx, &chunk).map(|()| true)
             } else {
-                Ok(false)
+                // Full: the open piece goes to the save thread, so room comes back.
+                self.shared.flush(&tx).map(|()| false)
             };
             self.shared.busy.store(false, Ordering::SeqCst);
             queued
@@ -298,7 +332,7 @@ impl SnapgcSave {
         AsyncTask::new(
             Job::new(move || {
                 // Fails only if the save thread already ended (its result says why).
-                let _ = tx.send(Msg::End);
+                let _ = shared.flush(&tx).and_then(|()| tx.send(Msg::End).map_err(|_| shared.ended_early()));
                 drop(tx);
                 if let Some(thread) = lock(&shared.thread).take()
                     && thread.join().is_err()

@@ -60,7 +60,7 @@ async function saveBytes(store, bytes, chunkBytes = 65536) {
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
-test('open creates, reopens, refuses a second handle and a non-store', async (t) => {
+test('open creates, reopens, refuses a second handle and a non-store', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const dir = tempDir(t);
   const where = path.join(dir, 'store');
@@ -87,7 +87,7 @@ test('open creates, reopens, refuses a second handle and a non-store', async (t)
   await again.close();
 });
 
-test('kv: staged reads, commit, abort, delete, scanPrefix', async (t) => {
+test('kv: staged reads, commit, abort, delete, scanPrefix', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   assert.equal(store.get('k'), undefined);
@@ -115,7 +115,7 @@ test('kv: staged reads, commit, abort, delete, scanPrefix', async (t) => {
   assert.equal(store.getCommitted('q'), undefined);
 });
 
-test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', async (t) => {
+test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   const bytes = Buffer.concat([...synthChunks(3_500_000, { chunkBytes: 1 << 20 })].map((c) => Buffer.from(c)));
@@ -169,6 +169,11 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
   const wrong = store.beginSave();
   await rejectsWith(wrong.write('a string'), 'SNAPGC_INVALID_ARGUMENT');
   wrong.abort();
+  // A small chunk, then one larger than the queue's budget, then small ones: none waits forever.
+  const mixed = [Buffer.alloc(100_000, 1), Buffer.alloc(6 << 20, 2), Buffer.alloc(10, 3), Buffer.alloc(300_000, 4)];
+  const mixedInfo = await store.saveFrom(mixed);
+  assert.equal(mixedInfo.hash, sha256(Buffer.concat(mixed)));
+  assert.ok((await store.loadBytes(mixedInfo.hash)).equals(Buffer.concat(mixed)));
   const empty = await store.saveFrom([]);
   assert.equal(empty.rawBytes, 0);
   assert.equal(empty.hash, sha256(Buffer.alloc(0)));
@@ -180,7 +185,7 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
   await rejectsWith(store.verify('cd'.repeat(32)), 'SNAPGC_NOT_FOUND');
 });
 
-test('one waiting write / read at a time; abort publishes nothing; a closed load', async (t) => {
+test('one waiting write / read at a time; abort publishes nothing; a closed load', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   // Writes not awaited: those the queue takes at once succeed (in order); once one has to
@@ -225,7 +230,7 @@ test('one waiting write / read at a time; abort publishes nothing; a closed load
   await rejectsWith(iterated.read(), 'SNAPGC_CLOSED');
 });
 
-test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', async (t) => {
+test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   store.set('v1.lastSnapshot', native.formatRootValue('ef'.repeat(32), 3));
@@ -240,7 +245,7 @@ test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', a
   );
 });
 
-test('gc report, grace, and a lease protects a blob until release', async (t) => {
+test('gc report, grace, and a lease protects a blob until release', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t, { grace: 0, rootPatterns: ['snapshot.*.current'] });
   const a = await store.saveFrom([Buffer.from('heap A')]);
@@ -285,7 +290,7 @@ test('gc report, grace, and a lease protects a blob until release', async (t) =>
   assert.equal(typeof JSON.parse(await store.statusJson()).passes_total, 'number');
 });
 
-test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the last chunk', async (t) => {
+test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the last chunk', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const dir = tempDir(t);
   const where = path.join(dir, 'store');
@@ -341,7 +346,7 @@ test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the l
   throwsWith(() => store.readSync(info.hash), 'SNAPGC_CORRUPT');
 });
 
-test('open options: root patterns, grace, archive, metrics file; refusals', async (t) => {
+test('open options: root patterns, grace, archive, metrics file; refusals', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const dir = tempDir(t);
   const where = path.join(dir, 'store');
