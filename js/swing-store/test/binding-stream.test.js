@@ -115,7 +115,7 @@ if (process.env.SNAPGC_BINDING_RSS_CHILD) {
     await child();
   }
 } else {
-  test('the event loop keeps ticking (10 ms interval) while a large heap saves and loads', async (t) => {
+  test('the event loop keeps ticking (10 ms interval) while a large heap saves and loads', { timeout: 300_000 }, async (t) => {
     if (!addonOr(t)) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-binding-tick-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -146,7 +146,7 @@ if (process.env.SNAPGC_BINDING_RSS_CHILD) {
     assert.ok(maxGap < Math.max(150, elapsed / 5), `longest gap ${maxGap.toFixed(1)} ms of ${elapsed.toFixed(0)} ms`);
   });
 
-  test('a 600 MB heap saves and loads (read and readInto) with peak RSS under 150 MB (child process)', async (t) => {
+  test('a 600 MB heap saves and loads (read and readInto) with peak RSS under 150 MB (child process)', { timeout: 300_000 }, async (t) => {
     if (!addonOr(t)) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-binding-rss-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
