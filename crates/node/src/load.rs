@@ -45,7 +45,6 @@ enum Piece {
 /// The load thread's writer: fixed-size chunks, the latest full one held back.
 struct ChunkWriter {
     tx: SyncSender<Piece>,
-    pool: Pool,
     size: usize,
     current: Vec<u8>,
     held: Option<Vec<u8>>,
@@ -74,7 +73,7 @@ impl Write for ChunkWriter {
         let total = buf.len();
         while !buf.is_empty() {
             if self.current.capacity() == 0 {
-                self.current = lock(&self.pool).pop().unwrap_or_else(|| Vec::with_capacity(self.size));
+                self.current = crate::pool::take(self.size);
             }
             let n = (self.size - self.current.len()).min(buf.len());
             self.current.extend_from_slice(&buf[..n]);
@@ -94,9 +93,6 @@ impl Write for ChunkWriter {
     }
 }
 
-/// Chunk buffers `readInto` has emptied, reused by the load thread.
-type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
-const POOL_MAX: usize = QUEUE_DEPTH + 2;
 /// How many times again each chunk `read()` hands out is reported to V8 (see `settled`).
 const GC_HINT_FACTOR: i64 = 4;
 /// Bytes of a load `read()` hands out before it starts reporting them (see `settled`).
@@ -119,7 +115,6 @@ struct Partial {
 struct Shared {
     rx: Mutex<Option<Receiver<Piece>>>,
     partial: Mutex<Partial>,
-    pool: Pool,
     /// The end was delivered: later reads resolve `null`.
     ended: AtomicBool,
     /// The failure delivered: later reads reject the same way.
@@ -199,13 +194,8 @@ impl Shared {
         while filled < target.len() {
             if partial.pos == partial.chunk.len() {
                 let Next::Chunk(chunk) = self.next_chunk(true)? else { break };
-                let mut used = std::mem::replace(&mut partial.chunk, chunk);
+                crate::pool::give(std::mem::replace(&mut partial.chunk, chunk));
                 partial.pos = 0;
-                let mut pool = lock(&self.pool);
-                if used.capacity() > 0 && pool.len() < POOL_MAX {
-                    used.clear();
-                    pool.push(used);
-                }
             }
             let n = (target.len() - filled).min(partial.chunk.len() - partial.pos);
             target[filled..filled + n].copy_from_slice(&partial.chunk[partial.pos..partial.pos + n]);
@@ -283,13 +273,10 @@ impl SnapgcLoad {
             return Err(swingstore::Error::NotFound { hash: hash.to_owned() }.into());
         }
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
-        let pool: Pool = Arc::default();
-        let writer_pool = Arc::clone(&pool);
         std::thread::Builder::new()
             .name("snapgc-load".into())
             .spawn(move || {
-                let mut writer =
-                    ChunkWriter { tx: tx.clone(), pool: writer_pool, size, current: Vec::new(), held: None };
+                let mut writer = ChunkWriter { tx: tx.clone(), size, current: Vec::new(), held: None };
                 let loaded = store.load_into(&parsed, &mut writer);
                 let _ = match loaded {
                     Ok(_) => writer.finish(),
@@ -306,7 +293,6 @@ impl SnapgcLoad {
             shared: Arc::new(Shared {
                 rx: Mutex::new(Some(rx)),
                 partial: Mutex::default(),
-                pool,
                 ended: AtomicBool::new(false),
                 failed: Mutex::new(None),
                 closed: AtomicBool::new(false),

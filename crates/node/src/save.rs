@@ -27,8 +27,6 @@ pub const QUEUE_BYTES: usize = 4 << 20;
 /// Chunks are gathered into pieces of this size (the library's block size) before they are
 /// queued: a stream of small chunks costs one queue operation and one wake-up per piece.
 const PIECE: usize = 256 << 10;
-/// Chunk buffers kept for reuse.
-const POOL_MAX: usize = 16;
 
 enum Msg {
     Data(Vec<u8>),
@@ -97,27 +95,11 @@ impl Budget {
     }
 }
 
-/// Chunk buffers the save thread is done with, reused by the next writes (no allocation and
-/// no page faults per chunk).
-type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
-
-fn give_back(pool: &Pool, mut buffer: Vec<u8>) {
-    if buffer.capacity() == 0 {
-        return;
-    }
-    let mut pool = lock(pool);
-    if pool.len() < POOL_MAX {
-        buffer.clear();
-        pool.push(buffer);
-    }
-}
-
 /// The save thread's end of the queue: a `Read` over the chunks. A queue closed without
 /// `End` (abort, or the object dropped) is an error.
 struct ChunkReader {
     rx: Receiver<Msg>,
     budget: Arc<Budget>,
-    pool: Pool,
     current: Vec<u8>,
     pos: usize,
     ended: bool,
@@ -138,8 +120,7 @@ impl Read for ChunkReader {
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
                     self.budget.give(chunk.len());
-                    let used = std::mem::replace(&mut self.current, chunk);
-                    give_back(&self.pool, used);
+                    crate::pool::give(std::mem::replace(&mut self.current, chunk));
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.ended = true,
@@ -159,7 +140,6 @@ struct Shared {
     /// The save's result, set by the save thread before it stops taking chunks.
     result: Slot,
     budget: Arc<Budget>,
-    pool: Pool,
     /// A write or finish is in flight.
     busy: AtomicBool,
 }
@@ -180,7 +160,7 @@ impl Shared {
         let mut open = lock(&self.open);
         while !chunk.is_empty() {
             if open.capacity() == 0 {
-                *open = lock(&self.pool).pop().unwrap_or_else(|| Vec::with_capacity(PIECE));
+                *open = crate::pool::take(PIECE);
             }
             let n = (PIECE.max(open.capacity()) - open.len()).min(chunk.len());
             open.extend_from_slice(&chunk[..n]);
@@ -214,15 +194,8 @@ impl SnapgcSave {
         let (tx, rx) = channel();
         let result: Slot = Arc::default();
         let budget = Arc::new(Budget::default());
-        let pool: Pool = Arc::default();
-        let mut reader = ChunkReader {
-            rx,
-            budget: Arc::clone(&budget),
-            pool: Arc::clone(&pool),
-            current: Vec::new(),
-            pos: 0,
-            ended: false,
-        };
+        let mut reader =
+            ChunkReader { rx, budget: Arc::clone(&budget), current: Vec::new(), pos: 0, ended: false };
         let slot = Arc::clone(&result);
         let thread = std::thread::Builder::new()
             .name("snapgc-save".into())
@@ -231,6 +204,7 @@ impl SnapgcSave {
                 *lock(&slot) = Some(outcome);
                 // Only now may a writer see the save gone (it then reads the result).
                 reader.budget.reader_gone();
+                crate::pool::give(std::mem::take(&mut reader.current));
                 drop(reader);
             })
             .map_err(|e| Failure::new("SNAPGC_IO", format!("could not start the save thread: {e}")))?;
@@ -241,7 +215,6 @@ impl SnapgcSave {
                 thread: Mutex::new(Some(thread)),
                 result,
                 budget,
-                pool,
                 busy: AtomicBool::new(false),
             }),
         })
