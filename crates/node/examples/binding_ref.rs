@@ -5,7 +5,9 @@
 //!
 //! Opens (creates) the store in STORE_DIR; for each file, ITERATIONS times: `save` from the
 //! heap held in memory (a `Cursor`, as the binding's bench writes from a Buffer), then
-//! `load_into` a reused `Vec` (the verified load: decode ∥ sha256, length and hash checked).
+//! `load_into` a reused `Vec` (the verified load: decode ∥ sha256, length and hash checked;
+//! `loadMs`), and `load_into` a fresh `Vec` of the heap's size (`loadFreshMs`: new memory, as
+//! a caller that keeps the bytes gets, and as the binding's `read()` hands out).
 //! Prints one JSON line per file: the median milliseconds of each.
 
 use std::io::Cursor;
@@ -35,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let heap = std::fs::read(file)?;
         let mut saves = Vec::new();
         let mut loads = Vec::new();
+        let mut fresh_loads = Vec::new();
         for _ in 0..iterations {
             let t = Instant::now();
             let info = store.save(&mut Cursor::new(&heap[..]))?;
@@ -46,14 +49,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if n as usize != heap.len() || out != heap {
                 return Err(format!("{file}: the load returned other bytes").into());
             }
+            let t = Instant::now();
+            let mut fresh = Vec::with_capacity(heap.len());
+            store.load_into(&info.hash, &mut fresh)?;
+            fresh_loads.push(t.elapsed().as_secs_f64() * 1e3);
+            drop(fresh);
         }
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         println!(
-            "{{\"heap\":{},\"rawBytes\":{},\"saveMs\":{:.4},\"loadMs\":{:.4}}}",
+            "{{\"heap\":{},\"rawBytes\":{},\"saveMs\":{:.4},\"loadMs\":{:.4},\"loadFreshMs\":{:.4}}}",
             serde_json::Value::String(name),
             heap.len(),
             median(saves),
-            median(loads)
+            median(loads),
+            median(fresh_loads)
         );
     }
     Ok(())

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Env;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either3, Null, Undefined};
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Either3, Null, Undefined};
 use napi_derive::napi;
 use swingstore::SwingStore;
 
@@ -188,21 +188,30 @@ impl Shared {
     }
 
     /// Fills `target` from the stream; the bytes written (0 only at the end).
-    fn fill(&self, target: &mut [u8]) -> Outcome<usize> {
+    /// Copies what is ready into `target`: at least one byte (waiting for it if `wait`), as
+    /// many as are queued and fit, without waiting for more. `Ok(None)`: nothing ready and
+    /// `wait` false; `Ok(Some(0))`: the end.
+    fn fill(&self, target: &mut [u8], wait: bool) -> Outcome<Option<usize>> {
         let mut partial = lock(&self.partial);
         let mut filled = 0;
         while filled < target.len() {
             if partial.pos == partial.chunk.len() {
-                let Next::Chunk(chunk) = self.next_chunk(true)? else { break };
-                crate::pool::give(std::mem::replace(&mut partial.chunk, chunk));
-                partial.pos = 0;
+                match self.next_chunk(wait && filled == 0)? {
+                    Next::Chunk(chunk) => {
+                        crate::pool::give(std::mem::replace(&mut partial.chunk, chunk));
+                        partial.pos = 0;
+                    }
+                    Next::End => break,
+                    Next::NotYet if filled == 0 => return Ok(None),
+                    Next::NotYet => break,
+                }
             }
             let n = (target.len() - filled).min(partial.chunk.len() - partial.pos);
             target[filled..filled + n].copy_from_slice(&partial.chunk[partial.pos..partial.pos + n]);
             filled += n;
             partial.pos += n;
         }
-        Ok(filled)
+        Ok(Some(filled))
     }
 
     /// The next queued chunk, waiting for it (or with `wait` false, `NotYet` if none is).
@@ -246,6 +255,14 @@ impl Shared {
             }
         }
     }
+}
+
+/// A `readInto` target: 1 byte to 4 GiB.
+fn check_target(len: usize) -> Outcome<()> {
+    if len == 0 || len > u32::MAX as usize {
+        return Err(Failure::invalid(format!("readInto: a target of {len} bytes (1 byte to 4 GiB)")));
+    }
+    Ok(())
 }
 
 /// A load in progress: `read()` until it resolves `null`.
@@ -355,17 +372,38 @@ impl SnapgcLoad {
         })
     }
 
-    /// Copies the next bytes of the stream into `target` (as many as it holds, fewer only at
-    /// the end); resolves with their count, 0 at the end. No garbage per chunk: for consumers
-    /// that reuse one buffer. Leave `target` alone until the promise settles. The final bytes
-    /// arrive only after the length and sha256 verified, as with `read()`.
+    /// `readInto` without waiting, on the JS thread: the count copied, 0 at the end, or -1 when
+    /// nothing is ready yet (then call `readInto`).
+    #[napi(ts_args_type = "target: Uint8Array")]
+    pub fn try_read_into(&self, env: Env, mut target: BufferSlice) -> napi::Result<i64> {
+        let shared = &self.shared;
+        let outcome = match check_target(target.len()) {
+            Err(e) => Err(e),
+            Ok(()) if shared.closed.load(Ordering::SeqCst) => Err(Failure::closed("this load")),
+            Ok(()) if shared.busy.swap(true, Ordering::SeqCst) => {
+                Err(Failure::invalid("a read of this load is still pending: await it first"))
+            }
+            Ok(()) => {
+                let filled = shared.fill(&mut target, false);
+                shared.settled(&env);
+                filled
+            }
+        };
+        to_js(&env, outcome).map(|n| n.map_or(-1, |n| n as i64))
+    }
+
+    /// Copies the next bytes of the stream into `target`: at least one (waiting for them), as
+    /// many as are ready and fit; resolves with their count, 0 at the end (like `fs.read`).
+    /// No garbage per chunk: for consumers that reuse one buffer. Leave `target` alone until
+    /// the promise settles. The final bytes arrive only after the length and sha256 verified,
+    /// as with `read()`.
     #[napi(ts_args_type = "target: Uint8Array")]
     pub fn read_into(&self, mut target: Buffer) -> AsyncTask<Job<u32>> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return AsyncTask::new(Job::fail(Failure::closed("this load")));
         }
-        if target.len() > u32::MAX as usize {
-            return AsyncTask::new(Job::fail(Failure::invalid("readInto: a target larger than 4 GiB")));
+        if let Err(e) = check_target(target.len()) {
+            return AsyncTask::new(Job::fail(e));
         }
         if self.shared.busy.swap(true, Ordering::SeqCst) {
             return AsyncTask::new(Job::fail(Failure::invalid(
@@ -376,9 +414,9 @@ impl SnapgcLoad {
         let release = Arc::clone(&self.shared);
         AsyncTask::new(
             Job::new(move || {
-                let n = shared.fill(target.as_mut());
+                let n = shared.fill(target.as_mut(), true);
                 drop(target);
-                n.map(|n| n as u32)
+                n.map(|n| n.unwrap_or(0) as u32)
             })
             .on_settled(move |env| release.settled(env)),
         )

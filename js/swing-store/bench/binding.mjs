@@ -10,7 +10,9 @@
 // Default heaps: base-lockdown, a vat-ledger and the 7.8 MB zygote from $SNAPGC_CORPUS or
 // ../shared/corpus/xsnap beside the checkout. The binding's save writes the heap in --chunk
 // byte pieces (as a stream would); its load reads with read() (a Buffer per 1 MiB chunk) and
-// with readInto (one reused buffer). Needs the addon (npm run build) and cargo.
+// with readInto (one reused buffer). The library's load is timed into a reused Vec (libLoadMs,
+// the ratios' reference) and into a fresh Vec of the heap's size (libFreshMs: new memory each
+// time, as read() hands out). Needs the addon (npm run build) and cargo.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -122,6 +124,7 @@ const rows = [];
 for (const [heap, { rust, node }] of per) {
   const libSave = median(rust.map((x) => x.saveMs));
   const libLoad = median(rust.map((x) => x.loadMs));
+  const libFresh = median(rust.map((x) => x.loadFreshMs));
   const save = median(node.map((x) => x.saveMs));
   const read = median(node.map((x) => x.readMs));
   const into = median(node.map((x) => x.readIntoMs));
@@ -134,6 +137,8 @@ for (const [heap, { rust, node }] of per) {
     libLoadMs: +libLoad.toFixed(2),
     readMs: +read.toFixed(2),
     readRatio: +(read / libLoad).toFixed(3),
+    libFreshMs: +libFresh.toFixed(2),
+    readFreshRatio: +(read / libFresh).toFixed(3),
     readIntoMs: +into.toFixed(2),
     readIntoRatio: +(into / libLoad).toFixed(3),
   });

@@ -189,13 +189,15 @@ export declare class SnapgcLoad implements AsyncIterable<Buffer> {
   readonly hash: string;
   /** Next chunk; null at the end. The last chunk(s) arrive only after length + sha256 verified. One at a time. */
   read(): Promise<Buffer | null>;
+  /** readInto without waiting (JS thread): the count copied, 0 at the end, -1 when nothing is ready. */
+  tryReadInto(target: Uint8Array): number;
   /** read() without waiting: a queued chunk, null at the end, undefined when none is ready yet. */
   tryRead(): Buffer | null | undefined;
   /**
-   * Copies the next bytes into target (as many as it holds; fewer only at the end) and resolves
-   * their count, 0 at the end: no garbage per chunk (one reused buffer). Leave target alone
-   * until it settles. The final bytes arrive only after verification, as with read().
-   * Shares the one-at-a-time rule with read().
+   * Copies the next bytes into target: at least one (waiting for them), as many as are ready
+   * and fit; resolves their count, 0 at the end (like fs.read). No garbage per chunk (one
+   * reused buffer). Leave target alone until it settles. The final bytes arrive only after
+   * verification, as with read(). Shares the one-at-a-time rule with read().
    */
   readInto(target: Uint8Array): Promise<number>;
   /** Idempotent; the load thread ends and its lease goes. */

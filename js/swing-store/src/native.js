@@ -91,6 +91,27 @@ if (addon) {
     return fast(chunk);
   };
 
+  const readIntoWaiting = SnapgcLoad.prototype.readInto;
+  /** Copies what is ready (at least one byte) into target; its count, 0 at the end. */
+  SnapgcLoad.prototype.readInto = function readInto(target) {
+    if (!ArrayBuffer.isView(target)) {
+      const e = new TypeError(`readInto: expected a Uint8Array, not ${typeof target}`);
+      e.code = 'SNAPGC_INVALID_ARGUMENT';
+      return Promise.reject(e);
+    }
+    let n;
+    try {
+      n = this.tryReadInto(target);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (n < 0) {
+      turnAt = performance.now(); // it resolves from the loop
+      return readIntoWaiting.call(this, target);
+    }
+    return fast(n);
+  };
+
   /** A verified load of hash, leased while it runs. */
   SnapgcStore.prototype.openLoad = function openLoad(hash, options) {
     try {

@@ -152,9 +152,11 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
     while ((n = await load.readInto(target)) > 0) {
       parts.push(Buffer.from(target.subarray(0, n)));
       if (parts.length === 3) parts.push(await load.read(), Buffer.alloc(0)); // the two mix
-      assert.ok(n <= size);
+      assert.ok(n >= 1 && n <= size);
     }
     assert.equal(await load.readInto(target), 0, 'stays at the end');
+    await rejectsWith(load.readInto(Buffer.alloc(0)), 'SNAPGC_INVALID_ARGUMENT');
+    await rejectsWith(load.readInto('x'), 'SNAPGC_INVALID_ARGUMENT');
     assert.ok(Buffer.concat(parts.filter(Boolean)).equals(bytes), `readInto ${size}`);
   }
   assert.ok((await store.loadBytes(info.hash)).equals(bytes));
