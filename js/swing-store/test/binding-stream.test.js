@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 import * as native from '../src/native.js';
-import { synthChunks } from './binding-synth.js';
+import { synthChunks } from '../bench/synth.mjs';
 
 const MB = 1 << 20;
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 
 import * as native from '../src/native.js';
-import { synthChunks } from './binding-synth.js';
+import { synthChunks } from '../bench/synth.mjs';
 
 /** Skips `t` visibly when the addon is absent; else returns the addon. */
 function addonOr(t) {

@@ -1,4 +1,4 @@
-// Synthesized heap-like streams for the binding's tests and benchmark (not a test file).
+// Synthesized heap-like streams for the binding's tests (test/binding*.test.js) and benchmarks.
 // A seeded 1 MiB base of 16-byte records (four in five from a hot set of 256 shapes, the rest
 // small integers) compresses about 3:1 with LZ4, as real XS heaps do; each chunk is the base rotated
 // by a chunk-dependent offset with the chunk's index stamped every 4 KiB, so no two chunks are
