@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::Env;
-use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Either3, Null, Undefined};
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Either3, Null, ObjectFinalize, Undefined};
 use napi_derive::napi;
 use swingstore::SwingStore;
 
@@ -266,10 +266,19 @@ fn check_target(len: usize) -> Outcome<()> {
 }
 
 /// A load in progress: `read()` until it resolves `null`.
-#[napi]
+#[napi(custom_finalize)]
 pub struct SnapgcLoad {
     hash: String,
     shared: Arc<Shared>,
+}
+
+/// Collected without `close()` or an end: what was reported to V8 is withdrawn, and dropping
+/// the queue ends the load thread.
+impl ObjectFinalize for SnapgcLoad {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        self.shared.withdraw_hint(&env);
+        Ok(())
+    }
 }
 
 impl SnapgcLoad {
