@@ -203,6 +203,7 @@ export async function runJob(o) {
         gc_swept: gc?.swept ?? null,
         page_ins: r.timers.load.calls,
         saves: r.timers.save.calls,
+        archive_bytes: side.kind === 'snapgc' && o.archive ? duBytes(o.archive) : null,
         live_bytes: status?.live_bytes ?? null,
         garbage_bytes: status?.garbage_bytes ?? null,
         // every blob no root names is still within its grace (or young/leased): the bound
@@ -366,6 +367,7 @@ export async function runJob(o) {
         stored_bytes: r.stored.bytes,
         files: r.stored.files,
         gc_ms: r.gc_ms === null ? null : round(r.gc_ms, 2),
+        ...(r.archive_bytes !== null ? { archive_bytes: r.archive_bytes } : {}),
         ...(r.live_bytes !== null ? { live_bytes: r.live_bytes, garbage_bytes: r.garbage_bytes, bound_ok: r.bound_ok } : {}),
       })),
     };
@@ -396,7 +398,12 @@ export async function runJob(o) {
         : {}),
       stored_bytes_snapgc_over_stock: stockJ.stored_bytes > 0 ? round(snapgcJ.stored_bytes / stockJ.stored_bytes, 3) : null,
       wall_snapgc_over_stock: stockJ.wall_ms > 0 ? round(snapgcJ.wall_ms / stockJ.wall_ms, 3) : null,
-      ...(o.archive && archiveBytes !== null && stockJ.stored_bytes > 0 ? { archive_over_stock_keep: round(archiveBytes / stockJ.stored_bytes, 3) } : {}),
+      ...(o.archive && archiveBytes !== null && stockJ.stored_bytes > 0
+        ? {
+            archive_over_stock_keep: round(archiveBytes / stockJ.stored_bytes, 3),
+            history_over_stock_keep: round((archiveBytes + snapgcJ.stored_bytes) / stockJ.stored_bytes, 3),
+          }
+        : {}),
     } : null,
     checks,
     settings: { snapshot_interval: o.snapshotInterval, max_vats_online: o.maxVatsOnline, control_run: stores.control },
@@ -435,6 +442,17 @@ function renderSvg(json, o) {
       ],
     },
   ];
+  if (o.archive) {
+    panels.push({
+      title: 'History: snapgc hot store + archive vs stock keeping every snapshot (keepSnapshots)',
+      yLabel: 'MB',
+      lines: [
+        { label: 'snapgc archive (CDC chunks, zstd)', color: COLORS.other, points: json.snapgc ? json.snapgc.per_block.filter(r => r.archive_bytes !== undefined).map(r => [r.block, r.archive_bytes / 1e6]) : [] },
+        { label: 'snapgc archive + hot store', color: COLORS.snapgc, points: json.snapgc ? json.snapgc.per_block.filter(r => r.archive_bytes !== undefined).map(r => [r.block, (r.archive_bytes + r.stored_bytes) / 1e6]) : [] },
+        { label: 'stock, every snapshot whole (gzip rows)', color: COLORS.stock, points: pts(json.stock, r => r.stored_bytes / 1e6) },
+      ],
+    });
+  }
   const sub = `real @agoric/swingset-vat 0.33.0 kernel on xsnap, ${json.vats} contract vats, ${json.blocks} blocks; identical: ${json.identical}; load ${json.load_average.join(' ')}`;
   return chart('The real SwingSet kernel: snapgc vs stock @agoric/swing-store', sub, 'block', panels);
 }
