@@ -447,3 +447,10 @@ pub fn format_root_value(env: Env, hash: String, item_count: f64) -> napi::Resul
     });
     to_js(&env, outcome)
 }
+
+/// V8's count of external memory (what `napi_adjust_external_memory` sees: the backing stores
+/// of array buffers plus what addons reported), for tests of the binding's reports to V8.
+#[napi]
+pub fn external_memory(env: Env) -> napi::Result<f64> {
+    env.adjust_external_memory(0).map(|n| n as f64)
+}

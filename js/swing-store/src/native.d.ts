@@ -209,7 +209,11 @@ export declare class SnapgcLoad implements AsyncIterable<Buffer> {
 /** Agoric's root value {"snapshotID":hash,"startPos":{"itemCount":n}}. */
 export declare function formatRootValue(hash: string, itemCount: number): string;
 
+/** V8's external memory as napi sees it (array-buffer backing stores plus addons' reports); for tests. */
+export declare function externalMemory(): number;
+
 export interface NativeAddon {
+  externalMemory: typeof externalMemory;
   SnapgcStore: typeof SnapgcStore;
   SnapgcSave: typeof SnapgcSave;
   SnapgcLoad: typeof SnapgcLoad;

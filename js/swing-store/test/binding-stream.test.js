@@ -108,7 +108,32 @@ async function child() {
   );
 }
 
-if (process.env.SNAPGC_BINDING_RSS_CHILD) {
+/** Loads abandoned part-way (no close()), then collected: V8's external memory comes back. */
+async function abandonChild() {
+  const dir = process.env.SNAPGC_BINDING_ABANDON_CHILD;
+  const store = native.openNative(path.join(dir, 'store'));
+  const { info } = await saveSynth(store, 64 * MB);
+  let peak = 0;
+  const readSome = async () => {
+    const load = await store.openLoad(info.hash);
+    for (let i = 0; i < 40; i += 1) await load.read();
+    peak = Math.max(peak, native.requireNative().externalMemory());
+  };
+  for (let k = 0; k < 3; k += 1) await readSome();
+  // Another load, closed: whatever the engine still holds of the last abandoned one goes.
+  (await store.openLoad(info.hash)).close();
+  for (let i = 0; i < 5; i += 1) {
+    globalThis.gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const after = native.requireNative().externalMemory();
+  await store.close();
+  process.stdout.write(`${JSON.stringify({ peak, after })}\n`);
+}
+
+if (process.env.SNAPGC_BINDING_ABANDON_CHILD) {
+  if (native.bindingAvailable) await abandonChild();
+} else if (process.env.SNAPGC_BINDING_RSS_CHILD) {
   if (!native.bindingAvailable) {
     console.log(`binding: skipped: ${native.bindingError?.message}`);
   } else {
@@ -144,6 +169,22 @@ if (process.env.SNAPGC_BINDING_RSS_CHILD) {
     // On the JS thread, the save alone would be one gap as long as itself (hundreds of ms).
     assert.ok(ticks.length >= elapsed / 10 / 4, `${ticks.length} ticks in ${elapsed.toFixed(0)} ms`);
     assert.ok(maxGap < Math.max(150, elapsed / 5), `longest gap ${maxGap.toFixed(1)} ms of ${elapsed.toFixed(0)} ms`);
+  });
+
+  test('a load collected without close() gives back what it reported to V8', { timeout: 300_000 }, async (t) => {
+    if (!addonOr(t)) return;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-binding-abandon-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const run = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url)], {
+      env: { ...process.env, SNAPGC_BINDING_ABANDON_CHILD: dir },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, `child failed: ${run.stderr}`);
+    const r = JSON.parse(run.stdout.trim().split('\n').pop());
+    console.log(`binding: external memory ${(r.peak / MB).toFixed(0)} MB while 3 loads were read 40 MB each, ${(r.after / MB).toFixed(1)} MB once they were collected`);
+    // Each load reported (40 - 16) MB × 4 = 96 MB; kept, three would leave ~288 MB.
+    assert.ok(r.peak > 96 * MB, 'the reads were reported');
+    assert.ok(r.after < 32 * MB, `external memory after collection: ${(r.after / MB).toFixed(1)} MB`);
   });
 
   test('a 600 MB heap saves and loads (read and readInto) with peak RSS under 150 MB (child process)', { timeout: 300_000 }, async (t) => {
