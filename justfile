@@ -83,3 +83,9 @@ powerloss-mutations CUTS="300":
         printf '%-16s %6s %6s %6s %8s\n' "$step" $(( 2 * half )) "${counts[0]:-?}" "${counts[1]:-?}" "$verdict"
     done
     [ "$missed" -eq 0 ]
+
+# The real SwingSet kernel (js/real-kernel, xsnap workers) on @snapgc/swing-store: N SIGKILLs of
+# the Node host at kill points and random times, restarts on the same store, checked after each
+# (CI runs 50). Needs `npm --prefix js/real-kernel run setup` once (prints a skip line otherwise).
+real-kernel-crash N="500":
+    REAL_KERNEL_KILLS={{N}} node --test js/real-kernel/test/crash.test.js

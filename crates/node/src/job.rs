@@ -9,11 +9,12 @@ use napi::{Env, Task};
 use crate::error::{Failure, Outcome};
 
 type Work<T> = Box<dyn FnOnce() -> Outcome<T> + Send>;
+type Settled = Box<dyn FnOnce(&Env) + Send>;
 
 /// A closure run once on the thread pool. Returned to JS as `AsyncTask<Job<T>>` (a promise).
 pub struct Job<T> {
     work: Option<Work<T>>,
-    settled: Option<Box<dyn FnOnce() + Send>>,
+    settled: Option<Settled>,
 }
 
 impl<T> Job<T> {
@@ -23,7 +24,7 @@ impl<T> Job<T> {
 
     /// Runs `f` on the JS thread once the promise settled (resolved or rejected), before JS
     /// continues: the place to end a "one at a time" claim.
-    pub fn on_settled(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+    pub fn on_settled(mut self, f: impl FnOnce(&Env) + Send + 'static) -> Self {
         self.settled = Some(Box::new(f));
         self
     }
@@ -57,14 +58,14 @@ where
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<T> {
         if let Some(settled) = self.settled.take() {
-            settled();
+            settled(&env);
         }
         output.map_err(|f| f.into_napi(&env))
     }
 
-    fn reject(&mut self, _env: Env, err: napi::Error) -> napi::Result<T> {
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<T> {
         if let Some(settled) = self.settled.take() {
-            settled();
+            settled(&env);
         }
         Err(err)
     }

@@ -12,5 +12,6 @@
 pub mod error;
 pub mod job;
 pub mod load;
+pub mod pool;
 pub mod save;
 pub mod store;

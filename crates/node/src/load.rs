@@ -7,20 +7,21 @@
 //! ends in a SNAPGC_CORRUPT rejection, never in a short stream that looks complete.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::Env;
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Either3, Null, ObjectFinalize, Undefined};
 use napi_derive::napi;
 use swingstore::SwingStore;
 
-use crate::error::{Failure, Outcome};
+use crate::error::{Failure, Outcome, to_js};
 use crate::job::Job;
 use crate::store::parse_hash;
 
 /// Chunks queued between the load thread and JS.
-pub const QUEUE_DEPTH: usize = 2;
+pub const QUEUE_DEPTH: usize = 4;
 /// Default chunk size.
 pub const DEFAULT_CHUNK: usize = 1 << 20;
 const MIN_CHUNK: usize = 4 << 10;
@@ -72,7 +73,7 @@ impl Write for ChunkWriter {
         let total = buf.len();
         while !buf.is_empty() {
             if self.current.capacity() == 0 {
-                self.current = Vec::with_capacity(self.size);
+                self.current = crate::pool::take(self.size);
             }
             let n = (self.size - self.current.len()).min(buf.len());
             self.current.extend_from_slice(&buf[..n]);
@@ -92,14 +93,40 @@ impl Write for ChunkWriter {
     }
 }
 
+/// How many times again each chunk `read()` hands out is reported to V8 (see `settled`).
+const GC_HINT_FACTOR: i64 = 4;
+/// Bytes of a load `read()` hands out before it starts reporting them (see `settled`).
+const HINT_AFTER: usize = 16 << 20;
+
+/// What the queue held.
+enum Next {
+    Chunk(Vec<u8>),
+    End,
+    NotYet,
+}
+
+/// A chunk partly copied out by `readInto`.
+#[derive(Default)]
+struct Partial {
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
 struct Shared {
     rx: Mutex<Option<Receiver<Piece>>>,
+    partial: Mutex<Partial>,
     /// The end was delivered: later reads resolve `null`.
     ended: AtomicBool,
     /// The failure delivered: later reads reject the same way.
     failed: Mutex<Option<Failure>>,
     closed: AtomicBool,
     busy: AtomicBool,
+    /// Bytes `read()` handed out since the last settle, not yet reported to V8.
+    unreported: AtomicUsize,
+    /// Bytes `read()` handed out in all.
+    handed: AtomicUsize,
+    /// Extra external memory reported to V8 for this load (withdrawn at its end).
+    hinted: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,28 +134,114 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn next(&self) -> Outcome<Option<Buffer>> {
+    /// The next chunk for `read()`: the rest of a chunk `readInto` left, or a queued one
+    /// (waiting for it, or with `wait` false `Ok(None)` when none is queued yet).
+    fn next(&self, wait: bool) -> Outcome<Option<Option<Buffer>>> {
+        {
+            let mut partial = lock(&self.partial);
+            if partial.pos < partial.chunk.len() {
+                let taken = std::mem::take(&mut *partial);
+                return Ok(Some(Some(Buffer::from(taken.chunk[taken.pos..].to_vec()))));
+            }
+        }
+        Ok(match self.next_chunk(wait)? {
+            Next::Chunk(chunk) => {
+                self.unreported.fetch_add(chunk.len(), Ordering::SeqCst);
+                Some(Some(Buffer::from(chunk)))
+            }
+            Next::End => Some(None),
+            Next::NotYet => None,
+        })
+    }
+
+    /// On the JS thread, once a read settled: ends the claim, and tells V8 about the chunks
+    /// `read()` handed out.
+    ///
+    /// V8 collects garbage `ArrayBuffer`s once their bytes since the last full collection pass
+    /// a limit (64 MB), so a consumer that drops each chunk still holds up to ~64 MB of them
+    /// between collections. Reporting each chunk's size again ([`GC_HINT_FACTOR`] times) as
+    /// external memory makes V8 collect that much sooner; the report is withdrawn when the load
+    /// ends or is closed. Only bytes past the first [`HINT_AFTER`] of a load are reported: a
+    /// small heap's load makes no collection come sooner.
+    fn settled(&self, env: &Env) {
+        self.busy.store(false, Ordering::SeqCst);
+        let fresh = self.unreported.swap(0, Ordering::SeqCst);
+        let before = self.handed.fetch_add(fresh, Ordering::SeqCst);
+        let beyond = (before + fresh).saturating_sub(HINT_AFTER) - before.saturating_sub(HINT_AFTER);
+        let fresh = beyond as i64 * GC_HINT_FACTOR;
+        if fresh > 0 && env.adjust_external_memory(fresh).is_ok() {
+            self.hinted.fetch_add(fresh, Ordering::SeqCst);
+        }
+        let over = self.ended.load(Ordering::SeqCst)
+            || self.closed.load(Ordering::SeqCst)
+            || lock(&self.failed).is_some();
+        if over {
+            self.withdraw_hint(env);
+        }
+    }
+
+    fn withdraw_hint(&self, env: &Env) {
+        let hinted = self.hinted.swap(0, Ordering::SeqCst);
+        if hinted > 0 {
+            let _ = env.adjust_external_memory(-hinted);
+        }
+    }
+
+    /// Fills `target` from the stream; the bytes written (0 only at the end).
+    /// Copies what is ready into `target`: at least one byte (waiting for it if `wait`), as
+    /// many as are queued and fit, without waiting for more. `Ok(None)`: nothing ready and
+    /// `wait` false; `Ok(Some(0))`: the end.
+    fn fill(&self, target: &mut [u8], wait: bool) -> Outcome<Option<usize>> {
+        let mut partial = lock(&self.partial);
+        let mut filled = 0;
+        while filled < target.len() {
+            if partial.pos == partial.chunk.len() {
+                match self.next_chunk(wait && filled == 0)? {
+                    Next::Chunk(chunk) => {
+                        crate::pool::give(std::mem::replace(&mut partial.chunk, chunk));
+                        partial.pos = 0;
+                    }
+                    Next::End => break,
+                    Next::NotYet if filled == 0 => return Ok(None),
+                    Next::NotYet => break,
+                }
+            }
+            let n = (target.len() - filled).min(partial.chunk.len() - partial.pos);
+            target[filled..filled + n].copy_from_slice(&partial.chunk[partial.pos..partial.pos + n]);
+            filled += n;
+            partial.pos += n;
+        }
+        Ok(Some(filled))
+    }
+
+    /// The next queued chunk, waiting for it (or with `wait` false, `NotYet` if none is).
+    fn next_chunk(&self, wait: bool) -> Outcome<Next> {
         if let Some(failure) = lock(&self.failed).clone() {
             return Err(failure);
         }
         if self.ended.load(Ordering::SeqCst) {
-            return Ok(None);
+            return Ok(Next::End);
         }
         let mut rx = lock(&self.rx);
         let piece = match rx.as_ref() {
             None => return Err(Failure::closed("this load")),
-            Some(rx) => rx.recv(),
+            Some(rx) if wait => rx.recv().map_err(|_| ()),
+            Some(rx) => match rx.try_recv() {
+                Ok(piece) => Ok(piece),
+                Err(TryRecvError::Empty) => return Ok(Next::NotYet),
+                Err(TryRecvError::Disconnected) => Err(()),
+            },
         };
         if self.closed.load(Ordering::SeqCst) {
             rx.take();
             return Err(Failure::closed("this load"));
         }
         match piece {
-            Ok(Piece::Data(chunk)) => Ok(Some(Buffer::from(chunk))),
+            Ok(Piece::Data(chunk)) => Ok(Next::Chunk(chunk)),
             Ok(Piece::End) => {
                 self.ended.store(true, Ordering::SeqCst);
                 rx.take();
-                Ok(None)
+                Ok(Next::End)
             }
             Ok(Piece::Failed(failure)) => {
                 *lock(&self.failed) = Some(failure.clone());
@@ -144,11 +257,28 @@ impl Shared {
     }
 }
 
+/// A `readInto` target: 1 byte to 4 GiB.
+fn check_target(len: usize) -> Outcome<()> {
+    if len == 0 || len > u32::MAX as usize {
+        return Err(Failure::invalid(format!("readInto: a target of {len} bytes (1 byte to 4 GiB)")));
+    }
+    Ok(())
+}
+
 /// A load in progress: `read()` until it resolves `null`.
-#[napi]
+#[napi(custom_finalize)]
 pub struct SnapgcLoad {
     hash: String,
     shared: Arc<Shared>,
+}
+
+/// Collected without `close()` or an end: what was reported to V8 is withdrawn, and dropping
+/// the queue ends the load thread.
+impl ObjectFinalize for SnapgcLoad {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        self.shared.withdraw_hint(&env);
+        Ok(())
+    }
 }
 
 impl SnapgcLoad {
@@ -188,10 +318,14 @@ impl SnapgcLoad {
             hash: hash.to_owned(),
             shared: Arc::new(Shared {
                 rx: Mutex::new(Some(rx)),
+                partial: Mutex::default(),
                 ended: AtomicBool::new(false),
                 failed: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 busy: AtomicBool::new(false),
+                unreported: AtomicUsize::new(0),
+                handed: AtomicUsize::new(0),
+                hinted: AtomicI64::new(0),
             }),
         })
     }
@@ -220,14 +354,88 @@ impl SnapgcLoad {
         let shared = Arc::clone(&self.shared);
         let release = Arc::clone(&self.shared);
         AsyncTask::new(
-            Job::new(move || shared.next()).on_settled(move || release.busy.store(false, Ordering::SeqCst)),
+            Job::new(move || shared.next(true).map(Option::flatten))
+                .on_settled(move |env| release.settled(env)),
+        )
+    }
+
+    /// `read()` without waiting: the next chunk if one is queued, `null` at the end, or
+    /// `undefined` when none is ready yet (then call `read()`). native.js's `read()` tries
+    /// this first, so a queued chunk costs no trip through libuv's pool.
+    #[napi(ts_return_type = "Buffer | null | undefined")]
+    pub fn try_read(&self, env: Env) -> napi::Result<Either3<Buffer, Null, Undefined>> {
+        let shared = &self.shared;
+        let outcome = if shared.closed.load(Ordering::SeqCst) {
+            Err(Failure::closed("this load"))
+        } else if shared.busy.swap(true, Ordering::SeqCst) {
+            Err(Failure::invalid("a read of this load is still pending: await it first"))
+        } else {
+            let next = shared.next(false);
+            shared.settled(&env);
+            next
+        };
+        to_js(&env, outcome).map(|next| match next {
+            Some(Some(chunk)) => Either3::A(chunk),
+            Some(None) => Either3::B(Null),
+            None => Either3::C(()),
+        })
+    }
+
+    /// `readInto` without waiting, on the JS thread: the count copied, 0 at the end, or -1 when
+    /// nothing is ready yet (then call `readInto`).
+    #[napi(ts_args_type = "target: Uint8Array")]
+    pub fn try_read_into(&self, env: Env, mut target: BufferSlice) -> napi::Result<i64> {
+        let shared = &self.shared;
+        let outcome = match check_target(target.len()) {
+            Err(e) => Err(e),
+            Ok(()) if shared.closed.load(Ordering::SeqCst) => Err(Failure::closed("this load")),
+            Ok(()) if shared.busy.swap(true, Ordering::SeqCst) => {
+                Err(Failure::invalid("a read of this load is still pending: await it first"))
+            }
+            Ok(()) => {
+                let filled = shared.fill(&mut target, false);
+                shared.settled(&env);
+                filled
+            }
+        };
+        to_js(&env, outcome).map(|n| n.map_or(-1, |n| n as i64))
+    }
+
+    /// Copies the next bytes of the stream into `target`: at least one (waiting for them), as
+    /// many as are ready and fit; resolves with their count, 0 at the end (like `fs.read`).
+    /// No garbage per chunk: for consumers that reuse one buffer. Leave `target` alone until
+    /// the promise settles. The final bytes arrive only after the length and sha256 verified,
+    /// as with `read()`.
+    #[napi(ts_args_type = "target: Uint8Array")]
+    pub fn read_into(&self, mut target: Buffer) -> AsyncTask<Job<u32>> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return AsyncTask::new(Job::fail(Failure::closed("this load")));
+        }
+        if let Err(e) = check_target(target.len()) {
+            return AsyncTask::new(Job::fail(e));
+        }
+        if self.shared.busy.swap(true, Ordering::SeqCst) {
+            return AsyncTask::new(Job::fail(Failure::invalid(
+                "a read of this load is still pending: await it first",
+            )));
+        }
+        let shared = Arc::clone(&self.shared);
+        let release = Arc::clone(&self.shared);
+        AsyncTask::new(
+            Job::new(move || {
+                let n = shared.fill(target.as_mut(), true);
+                drop(target);
+                n.map(|n| n.unwrap_or(0) as u32)
+            })
+            .on_settled(move |env| release.settled(env)),
         )
     }
 
     /// Stops the load (its thread ends, the lease goes). Idempotent.
     #[napi]
-    pub fn close(&self) {
+    pub fn close(&self, env: Env) {
         self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.withdraw_hint(&env);
         // A pending read holds the queue; it drops it when it returns.
         if let Ok(mut rx) = self.shared.rx.try_lock() {
             rx.take();

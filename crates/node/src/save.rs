@@ -1,38 +1,105 @@
 //! `SnapgcSave`: a save fed chunk by chunk from JS.
 //!
-//! A worker thread runs `SwingStore::save` on a reader that takes chunks from a bounded queue
-//! (depth [`QUEUE_DEPTH`]). `write(chunk)` copies the chunk on libuv's pool and resolves once it
-//! is queued, so a producer faster than the compressor waits (backpressure) and at most
-//! `QUEUE_DEPTH + 2` chunks are held. `finish()` ends the stream and resolves with what the
-//! save did; `abort()` (or dropping the object) ends it with an error, and the library removes
-//! its temp file.
+//! A worker thread runs `SwingStore::save` on a reader that takes chunks from a queue bounded
+//! in bytes ([`QUEUE_BYTES`], or one chunk of any size when it is empty). `write(chunk)`
+//! copies the chunk and resolves once it is queued: on the JS thread when the queue has room
+//! (`tryWrite`), else on libuv's pool, waiting for room (backpressure). `finish()` ends the
+//! stream and resolves with what the save did; `abort()` (or dropping the object) ends it with
+//! an error, and the library removes its temp file: nothing partial is ever published.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::Env;
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice};
 use napi_derive::napi;
 use swingstore::SwingStore;
 
-use crate::error::{Failure, Outcome};
+use crate::error::{Failure, Outcome, to_js};
 use crate::job::Job;
 use crate::store::SaveInfo;
 
-/// Chunks queued between JS and the save thread.
-pub const QUEUE_DEPTH: usize = 2;
+/// Bytes queued between JS and the save thread (a larger chunk is taken alone).
+pub const QUEUE_BYTES: usize = 4 << 20;
+/// Chunks are gathered into pieces of this size (the library's block size) before they are
+/// queued: a stream of small chunks costs one queue operation and one wake-up per piece.
+const PIECE: usize = 256 << 10;
 
 enum Msg {
     Data(Vec<u8>),
     End,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The queue's byte budget: writers take from it, the save thread gives back what it takes
+/// off the queue.
+#[derive(Default)]
+struct Budget {
+    state: Mutex<BudgetState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    queued: usize,
+    /// The save thread ended: nothing will be taken off the queue any more.
+    reader_gone: bool,
+}
+
+impl Budget {
+    fn fits(state: &BudgetState, n: usize) -> bool {
+        state.queued == 0 || state.queued + n <= QUEUE_BYTES
+    }
+
+    /// Takes `n` bytes if they fit now.
+    fn try_take(&self, n: usize) -> bool {
+        let mut state = lock(&self.state);
+        let fits = Self::fits(&state, n);
+        if fits {
+            state.queued += n;
+        }
+        fits
+    }
+
+    /// Takes `n` bytes, waiting for room; false if the save thread ended meanwhile.
+    fn take_waiting(&self, n: usize) -> bool {
+        let mut state = lock(&self.state);
+        loop {
+            if state.reader_gone {
+                return false;
+            }
+            if Self::fits(&state, n) {
+                state.queued += n;
+                return true;
+            }
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn give(&self, n: usize) {
+        let mut state = lock(&self.state);
+        state.queued = state.queued.saturating_sub(n);
+        drop(state);
+        self.freed.notify_all();
+    }
+
+    fn reader_gone(&self) {
+        lock(&self.state).reader_gone = true;
+        self.freed.notify_all();
+    }
+}
+
 /// The save thread's end of the queue: a `Read` over the chunks. A queue closed without
-/// `End` (abort, or the object dropped) is an error, so nothing partial is ever published.
+/// `End` (abort, or the object dropped) is an error.
 struct ChunkReader {
     rx: Receiver<Msg>,
+    budget: Arc<Budget>,
     current: Vec<u8>,
     pos: usize,
     ended: bool,
@@ -52,7 +119,8 @@ impl Read for ChunkReader {
             }
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
-                    self.current = chunk;
+                    self.budget.give(chunk.len());
+                    crate::pool::give(std::mem::replace(&mut self.current, chunk));
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.ended = true,
@@ -65,16 +133,15 @@ impl Read for ChunkReader {
 type Slot = Arc<Mutex<Option<Outcome<SaveInfo>>>>;
 
 struct Shared {
-    tx: Mutex<Option<SyncSender<Msg>>>,
+    tx: Mutex<Option<Sender<Msg>>>,
+    /// The piece being filled (its bytes already count in the budget).
+    open: Mutex<Vec<u8>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// The save's result, set by the save thread before it drops its end of the queue.
+    /// The save's result, set by the save thread before it stops taking chunks.
     result: Slot,
+    budget: Arc<Budget>,
     /// A write or finish is in flight.
     busy: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -86,9 +153,37 @@ impl Shared {
             None => Failure::internal("the save thread stopped without a result"),
         }
     }
+
+    /// Copies `chunk` (its bytes already taken from the budget) into the open piece, queueing
+    /// each piece that fills.
+    fn queue(&self, tx: &Sender<Msg>, mut chunk: &[u8]) -> Outcome<()> {
+        let mut open = lock(&self.open);
+        while !chunk.is_empty() {
+            if open.capacity() == 0 {
+                *open = crate::pool::take(PIECE);
+            }
+            let n = (PIECE.max(open.capacity()) - open.len()).min(chunk.len());
+            open.extend_from_slice(&chunk[..n]);
+            chunk = &chunk[n..];
+            if open.len() >= PIECE {
+                let full = std::mem::take(&mut *open);
+                tx.send(Msg::Data(full)).map_err(|_| self.ended_early())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues the open piece, however full.
+    fn flush(&self, tx: &Sender<Msg>) -> Outcome<()> {
+        let piece = std::mem::take(&mut *lock(&self.open));
+        if piece.is_empty() {
+            return Ok(());
+        }
+        tx.send(Msg::Data(piece)).map_err(|_| self.ended_early())
+    }
 }
 
-/// A save in progress. Write chunks one at a time (await each `write`), then `finish()`.
+/// A save in progress. Write chunks (await each `write`), then `finish()`.
 #[napi]
 pub struct SnapgcSave {
     shared: Arc<Shared>,
@@ -96,31 +191,37 @@ pub struct SnapgcSave {
 
 impl SnapgcSave {
     pub fn start(store: SwingStore) -> Outcome<Self> {
-        let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        let (tx, rx) = channel();
         let result: Slot = Arc::default();
+        let budget = Arc::new(Budget::default());
+        let mut reader =
+            ChunkReader { rx, budget: Arc::clone(&budget), current: Vec::new(), pos: 0, ended: false };
         let slot = Arc::clone(&result);
         let thread = std::thread::Builder::new()
             .name("snapgc-save".into())
             .spawn(move || {
-                let mut reader = ChunkReader { rx, current: Vec::new(), pos: 0, ended: false };
                 let outcome = store.save(&mut reader).map(SaveInfo::from).map_err(Failure::from);
                 *lock(&slot) = Some(outcome);
-                // Only now may a writer see the queue closed (it then reads the result).
+                // Only now may a writer see the save gone (it then reads the result).
+                reader.budget.reader_gone();
+                crate::pool::give(std::mem::take(&mut reader.current));
                 drop(reader);
             })
             .map_err(|e| Failure::new("SNAPGC_IO", format!("could not start the save thread: {e}")))?;
         Ok(Self {
             shared: Arc::new(Shared {
                 tx: Mutex::new(Some(tx)),
+                open: Mutex::default(),
                 thread: Mutex::new(Some(thread)),
                 result,
+                budget,
                 busy: AtomicBool::new(false),
             }),
         })
     }
 
     /// The queue's sender, marking the save busy; or why not.
-    fn claim(&self) -> Outcome<SyncSender<Msg>> {
+    fn claim(&self) -> Outcome<Sender<Msg>> {
         let tx = lock(&self.shared.tx).clone().ok_or_else(|| Failure::closed("this save"))?;
         if self.shared.busy.swap(true, Ordering::SeqCst) {
             return Err(Failure::invalid(
@@ -131,16 +232,17 @@ impl SnapgcSave {
     }
 
     /// Ends the claim of [`claim`](Self::claim), on the JS thread once the promise settled.
-    fn release_claim(&self) -> impl FnOnce() + Send + 'static {
+    fn release_claim(&self) -> impl FnOnce(&Env) + Send + 'static {
         let shared = Arc::clone(&self.shared);
-        move || shared.busy.store(false, Ordering::SeqCst)
+        move |_: &Env| shared.busy.store(false, Ordering::SeqCst)
     }
 }
 
 #[napi]
 impl SnapgcSave {
-    /// Queues a copy of `chunk`; resolves once it is queued (waits while the queue is full).
-    /// The chunk may be reused once the promise resolves.
+    /// Queues a copy of `chunk` on libuv's pool, waiting for room in the queue; resolves once
+    /// it is queued (the chunk may be reused then). native.js's `write()` calls `tryWrite`
+    /// first and this only when the queue is full.
     #[napi(ts_args_type = "chunk: Uint8Array")]
     pub fn write(&self, chunk: Buffer) -> AsyncTask<Job<()>> {
         let tx = match self.claim() {
@@ -150,14 +252,43 @@ impl SnapgcSave {
         let shared = Arc::clone(&self.shared);
         AsyncTask::new(
             Job::new(move || {
-                let copy = chunk.to_vec();
-                let sent = if copy.is_empty() { Ok(()) } else { tx.send(Msg::Data(copy)) };
-                drop(tx);
+                let queued = if chunk.is_empty() {
+                    Ok(())
+                } else {
+                    // What waits in the open piece must reach the save thread, or the
+                    // budget it holds never comes back.
+                    shared.flush(&tx).and_then(|()| {
+                        if shared.budget.take_waiting(chunk.len()) {
+                            shared.queue(&tx, &chunk)
+                        } else {
+                            Err(shared.ended_early())
+                        }
+                    })
+                };
                 drop(chunk);
-                sent.map_err(|_| shared.ended_early())
+                queued
             })
             .on_settled(self.release_claim()),
         )
+    }
+
+    /// `write()` without waiting: queues a copy of `chunk` and returns true if the queue has
+    /// room, else returns false and takes nothing (then call `write()`).
+    #[napi(ts_args_type = "chunk: Uint8Array")]
+    pub fn try_write(&self, env: Env, chunk: BufferSlice) -> napi::Result<bool> {
+        let outcome = self.claim().and_then(|tx| {
+            let queued = if chunk.is_empty() {
+                Ok(true)
+            } else if self.shared.budget.try_take(chunk.len()) {
+                self.shared.queue(&tx, &chunk).map(|()| true)
+            } else {
+                // Full: the open piece goes to the save thread, so room comes back.
+                self.shared.flush(&tx).map(|()| false)
+            };
+            self.shared.busy.store(false, Ordering::SeqCst);
+            queued
+        });
+        to_js(&env, outcome)
     }
 
     /// Ends the stream; resolves once the snapshot is published under its hash (durable with
@@ -173,14 +304,14 @@ impl SnapgcSave {
         let shared = Arc::clone(&self.shared);
         AsyncTask::new(
             Job::new(move || {
-                let sent = tx.send(Msg::End);
+                // Fails only if the save thread already ended (its result says why).
+                let _ = shared.flush(&tx).and_then(|()| tx.send(Msg::End).map_err(|_| shared.ended_early()));
                 drop(tx);
                 if let Some(thread) = lock(&shared.thread).take()
                     && thread.join().is_err()
                 {
                     return Err(Failure::internal("the save thread panicked"));
                 }
-                drop(sent);
                 lock(&shared.result)
                     .take()
                     .unwrap_or_else(|| Err(Failure::internal("the save thread stopped without a result")))

@@ -364,6 +364,18 @@ impl SnapgcStore {
         self.with(&env, |s| SnapgcSave::start(s.clone()))
     }
 
+    /// `openLoad` on the JS thread (it only takes the lease, checks the blob is there and
+    /// starts the load thread): native.js's `openLoad` wraps it in a promise.
+    #[napi(ts_args_type = "hash: string, options?: { chunkBytes?: number }")]
+    pub fn open_load_now(
+        &self,
+        env: Env,
+        hash: String,
+        options: Option<LoadOptions>,
+    ) -> napi::Result<SnapgcLoad> {
+        self.with(&env, |s| SnapgcLoad::start(s.clone(), &hash, options.unwrap_or_default()))
+    }
+
     /// Opens a verified load of `hash` (leased while the load is open).
     #[napi(ts_args_type = "hash: string, options?: { chunkBytes?: number }")]
     pub fn open_load(&self, hash: String, options: Option<LoadOptions>) -> AsyncTask<Job<SnapgcLoad>> {
@@ -434,4 +446,11 @@ pub fn format_root_value(env: Env, hash: String, item_count: f64) -> napi::Resul
         Ok(swingstore::format_root_value(&h, item_count as u64))
     });
     to_js(&env, outcome)
+}
+
+/// V8's count of external memory (what `napi_adjust_external_memory` sees: the backing stores
+/// of array buffers plus what addons reported), for tests of the binding's reports to V8.
+#[napi]
+pub fn external_memory(env: Env) -> napi::Result<f64> {
+    env.adjust_external_memory(0).map(|n| n as f64)
 }

@@ -3,7 +3,7 @@
 // names a snapshot snapgc lacks), and checks it:
 //   - every snapshot the committed SQLite names (rows in use) has its blob in snapgc;
 //   - every in-use snapshot loads in full through the kernel's snapStore (hash-verified);
-//   - with --final: after grace+1 empty commits (each followed by gc), snapgc holds exactly
+//   - with --final: after grace+1 more epochs (each followed by gc), snapgc holds exactly
 //     the blobs SQLite names and no temp file (the leftovers of the kills are reclaimed).
 // Prints one JSON line; exit 0 when it could check (the verdict is in the JSON), 3 when the
 // store refused to open.
@@ -60,9 +60,21 @@ for (const r of inUse) {
 }
 if (!control) {
   if (final) {
-    const grace = ss.debug.getLastGcReport?.()?.grace ?? 2;
-    for (let i = 0; i <= grace + 1; i += 1) await ss.hostStorage.commit();
+    // The grace counts epochs, and a commit that changes nothing is no epoch: advance snapgc's
+    // epoch grace+1 times with a key outside the root pattern, collecting after each commit.
+    await ss.hostStorage.commit();
+    const grace = Number((await snapgc.gc()).grace || 2);
+    let swept = 0;
+    for (let i = 0; i <= grace + 1; i += 1) {
+      snapgc.set('check.final', String(i));
+      await snapgc.commit();
+      swept += (await snapgc.gc()).swept;
+    }
+    snapgc.delete('check.final');
+    await snapgc.commit();
+    swept += (await snapgc.gc()).swept;
     out.grace = grace;
+    out.final_swept = swept;
   }
   const needed = new Set(inUse.map(r => r.hash));
   const blobs = blobFiles();

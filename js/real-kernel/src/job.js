@@ -15,6 +15,7 @@ import { runBlock, pinStaticRoots } from './driver.js';
 import { planBlock } from './workload.js';
 import { snapstoreMs, storeOwnMs } from './timing.js';
 import { chart, COLORS } from './svg.js';
+import { measureXsnapSink } from './xsnap-sink.js';
 
 const p99 = xs => {
   if (xs.length === 0) return 0;
@@ -178,6 +179,14 @@ export async function runJob(o) {
       const r = await runBlock(side, block, plan, hooks);
       const stored = storedOf(side);
       const gc = gcOf(side);
+      let status = null;
+      if (side.kind === 'snapgc' && typeof side.swingStore.debug?.getSnapgc === 'function') {
+        try {
+          status = await side.swingStore.debug.getSnapgc().status();
+        } catch {
+          // a status is a figure, not a check
+        }
+      }
       const rec = {
         block,
         cranks: r.cranks,
@@ -194,6 +203,14 @@ export async function runJob(o) {
         gc_swept: gc?.swept ?? null,
         page_ins: r.timers.load.calls,
         saves: r.timers.save.calls,
+        archive_bytes: side.kind === 'snapgc' && o.archive ? duBytes(o.archive) : null,
+        live_bytes: status?.live_bytes ?? null,
+        garbage_bytes: status?.garbage_bytes ?? null,
+        // every blob no root names is still within its grace (or young/leased): the bound
+        bound_ok: status
+          ? status.garbage_blobs <=
+            (status.last_pass?.kept_grace ?? 0) + (status.last_pass?.kept_young ?? 0) + (status.last_pass?.kept_leased ?? 0) + (status.pending ?? 0)
+          : null,
       };
       side.records.push(rec);
       recs[side.kind] = rec;
@@ -221,6 +238,7 @@ export async function runJob(o) {
   }
 
   // Final checks, on the committed state of both sides.
+  const both = sides.length === 2;
   const final = {};
   for (const side of sides) {
     final[side.kind] = {
@@ -233,6 +251,33 @@ export async function runJob(o) {
   for (const side of sides) {
     await side.controller.shutdown();
   }
+  // xsnap's own share, with a sink that only counts bytes, on a few of the run's real heaps
+  let sink = null;
+  if (!o.only && sides.length > 0) {
+    try {
+      const side = sides[0];
+      const db = side.swingStore.internal?.db ?? side.swingStore.debug.getDatabase();
+      const rows = db.prepare('SELECT vatID FROM snapshots WHERE inUse = 1 ORDER BY vatID').all().slice(0, 4);
+      const heaps = [];
+      for (const { vatID } of rows) {
+        const chunks = [];
+        for await (const c of side.kernelStorage.snapStore.loadSnapshot(vatID)) chunks.push(Buffer.from(c));
+        heaps.push(Buffer.concat(chunks));
+      }
+      if (heaps.length > 0) {
+        const a = await measureXsnapSink(heaps);
+        const b = await measureXsnapSink(heaps);
+        sink = {
+          heaps: a.heaps,
+          raw_bytes: a.raw_bytes,
+          save_ms_per_mb: Math.min(a.save_ms_per_mb, b.save_ms_per_mb),
+          load_ms_per_mb: Math.min(a.load_ms_per_mb, b.load_ms_per_mb),
+        };
+      }
+    } catch (e) {
+      log(`xsnap sink measurement failed: ${e.message}`);
+    }
+  }
   let snapgcStatus = null;
   for (const side of sides) {
     if (side.kind === 'snapgc' && typeof side.swingStore.debug?.getSnapgc === 'function') {
@@ -244,7 +289,7 @@ export async function runJob(o) {
     }
     await side.hostStorage.close();
   }
-  for (const side of sides) {
+  for (const side of both ? sides : []) {
     try {
       final[side.kind].exportData = await exportDataDigest(side.mod, side.dir);
     } catch (e) {
@@ -252,7 +297,6 @@ export async function runJob(o) {
       check(`${side.kind} export data readable`, false, e.message);
     }
   }
-  const both = final.snapgc && final.stock;
   if (both) {
     check('final activity hash', final.snapgc.activityhash === final.stock.activityhash,
       `${final.snapgc.activityhash} vs ${final.stock.activityhash}`);
@@ -283,7 +327,28 @@ export async function runJob(o) {
       saves: sum(rs.map(r => r.saves)),
       loads: sum(rs.map(r => r.page_ins)),
       saved_raw_bytes: sum(rs.map(r => r.timers.save.bytes)),
-      ...(kind === 'snapgc' ? { gc_ms_p99: round(p99(gcs), 2), gc_ms_total: round(sum(gcs)), gc_reports: gcs.length } : {}),
+      ...(sink
+        ? (() => {
+            // a save under restartWorkerOnSnapshot: xsnap writes its heap while a fresh worker
+            // reads it (the two branches of the kernel's tee, in lockstep: the slower sets the
+            // pace); a load: a fresh worker reads it (its spawn included, as in the kernel)
+            const savedMb = sum(rs.map(r => r.timers.save.bytes)) / 1e6;
+            const loadedMb = sum(rs.map(r => r.timers.load.bytes)) / 1e6;
+            const xs = savedMb * Math.max(sink.save_ms_per_mb, sink.load_ms_per_mb) + loadedMb * sink.load_ms_per_mb;
+            const total = sum(rs.map(r => r.snapstore_ms));
+            return { xsnap_sink_ms: round(xs), store_own_sink_ms: round(Math.max(0, total - xs)) };
+          })()
+        : {}),
+      ...(kind === 'snapgc'
+        ? {
+            gc_ms_p99: round(p99(gcs), 2),
+            gc_ms_total: round(sum(gcs)),
+            gc_reports: gcs.length,
+            live_bytes: rs.length ? rs[rs.length - 1].live_bytes : null,
+            peak_stored_bytes: Math.max(0, ...rs.map(r => r.stored.bytes)),
+            bound_held_every_block: rs.every(r => r.bound_ok !== false),
+          }
+        : { peak_stored_bytes: Math.max(0, ...rs.map(r => r.stored.bytes)) }),
       run_ms: round(sum(rs.map(r => r.run_ms))),
       commit_ms: round(sum(rs.map(r => r.commit_ms))),
       wall_ms: round(sum(rs.map(r => r.wall_ms))),
@@ -302,6 +367,8 @@ export async function runJob(o) {
         stored_bytes: r.stored.bytes,
         files: r.stored.files,
         gc_ms: r.gc_ms === null ? null : round(r.gc_ms, 2),
+        ...(r.archive_bytes !== null ? { archive_bytes: r.archive_bytes } : {}),
+        ...(r.live_bytes !== null ? { live_bytes: r.live_bytes, garbage_bytes: r.garbage_bytes, bound_ok: r.bound_ok } : {}),
       })),
     };
   };
@@ -319,13 +386,24 @@ export async function runJob(o) {
     snapgc: snapgcJ,
     stock: stockJ,
     page_ins: pageIns,
+    xsnap_sink: sink
+      ? { heaps: sink.heaps, raw_bytes: sink.raw_bytes, save_ms_per_mb: round(sink.save_ms_per_mb, 2), load_ms_per_mb: round(sink.load_ms_per_mb, 2) }
+      : null,
     ...(o.archive ? { archive: { dir: path.resolve(o.archive), bytes: archiveBytes, stock_keep_snapshots_bytes: stockJ?.stored_bytes ?? null } } : {}),
     ratios: snapgcJ && stockJ ? {
       snapstore_time_stock_over_snapgc: snapgcJ.snapstore_ms > 0 ? round(stockJ.snapstore_ms / snapgcJ.snapstore_ms, 2) : null,
       store_own_time_stock_over_snapgc: snapgcJ.store_own_ms > 0 ? round(stockJ.store_own_ms / snapgcJ.store_own_ms, 2) : null,
+      ...(sink && snapgcJ.store_own_sink_ms > 0
+        ? { store_own_sink_stock_over_snapgc: round(stockJ.store_own_sink_ms / snapgcJ.store_own_sink_ms, 2) }
+        : {}),
       stored_bytes_snapgc_over_stock: stockJ.stored_bytes > 0 ? round(snapgcJ.stored_bytes / stockJ.stored_bytes, 3) : null,
       wall_snapgc_over_stock: stockJ.wall_ms > 0 ? round(snapgcJ.wall_ms / stockJ.wall_ms, 3) : null,
-      ...(o.archive && archiveBytes !== null && stockJ.stored_bytes > 0 ? { archive_over_stock_keep: round(archiveBytes / stockJ.stored_bytes, 3) } : {}),
+      ...(o.archive && archiveBytes !== null && stockJ.stored_bytes > 0
+        ? {
+            archive_over_stock_keep: round(archiveBytes / stockJ.stored_bytes, 3),
+            history_over_stock_keep: round((archiveBytes + snapgcJ.stored_bytes) / stockJ.stored_bytes, 3),
+          }
+        : {}),
     } : null,
     checks,
     settings: { snapshot_interval: o.snapshotInterval, max_vats_online: o.maxVatsOnline, control_run: stores.control },
@@ -350,6 +428,7 @@ function renderSvg(json, o) {
       lines: [
         { label: 'snapgc (LZ4 blobs on disk, after gc)', color: COLORS.snapgc, points: pts(json.snapgc, r => r.stored_bytes / 1e6) },
         { label: `stock swing-store (gzip rows${o.archive ? ', keepSnapshots' : ''})`, color: COLORS.stock, points: pts(json.stock, r => r.stored_bytes / 1e6) },
+        { label: 'snapgc: live (blobs the committed roots name)', color: COLORS.live, dashed: true, points: json.snapgc ? json.snapgc.per_block.filter(r => r.live_bytes !== undefined).map(r => [r.block, r.live_bytes / 1e6]) : [] },
       ],
     },
     {
@@ -363,6 +442,17 @@ function renderSvg(json, o) {
       ],
     },
   ];
+  if (o.archive) {
+    panels.push({
+      title: 'History: snapgc hot store + archive vs stock keeping every snapshot (keepSnapshots)',
+      yLabel: 'MB',
+      lines: [
+        { label: 'snapgc archive (CDC chunks, zstd)', color: COLORS.other, points: json.snapgc ? json.snapgc.per_block.filter(r => r.archive_bytes !== undefined).map(r => [r.block, r.archive_bytes / 1e6]) : [] },
+        { label: 'snapgc archive + hot store', color: COLORS.snapgc, points: json.snapgc ? json.snapgc.per_block.filter(r => r.archive_bytes !== undefined).map(r => [r.block, (r.archive_bytes + r.stored_bytes) / 1e6]) : [] },
+        { label: 'stock, every snapshot whole (gzip rows)', color: COLORS.stock, points: pts(json.stock, r => r.stored_bytes / 1e6) },
+      ],
+    });
+  }
   const sub = `real @agoric/swingset-vat 0.33.0 kernel on xsnap, ${json.vats} contract vats, ${json.blocks} blocks; identical: ${json.identical}; load ${json.load_average.join(' ')}`;
   return chart('The real SwingSet kernel: snapgc vs stock @agoric/swing-store', sub, 'block', panels);
 }

@@ -15,9 +15,13 @@ export function printText(json, checks) {
     row('files / rows with bytes', g?.blob_files ?? '-', s?.snapshot_rows_with_bytes ?? '-');
     row('time in the snapStore', ms(g?.snapstore_ms), ms(s?.snapstore_ms));
     row('  of which saves / loads', g ? `${ms(g.save_ms)} / ${ms(g.load_ms)}` : '-', s ? `${ms(s.save_ms)} / ${ms(s.load_ms)}` : '-');
-    row("  the store's own share", ms(g?.store_own_ms), ms(s?.store_own_ms));
+    row("  waiting on xsnap's stream", ms(g && g.xsnap_save_ms + g.xsnap_load_ms), ms(s && s.xsnap_save_ms + s.xsnap_load_ms));
+    row("  xsnap alone (sink estimate)", ms(g?.xsnap_sink_ms), ms(s?.xsnap_sink_ms));
+    row("  the store's own share (sink)", ms(g?.store_own_sink_ms), ms(s?.store_own_sink_ms));
     row('snapshots saved / loaded', g ? `${g.saves} / ${g.loads}` : '-', s ? `${s.saves} / ${s.loads}` : '-');
-    row('gc per block (p99)', g ? ms(g.gc_ms_p99) : '-', '-');
+    row('  of which live (snapgc roots)', mb(g?.live_bytes), '-');
+    row('peak stored bytes', mb(g?.peak_stored_bytes), mb(s?.peak_stored_bytes));
+    row('gc per block (p99)', g ? `${g.gc_ms_p99.toFixed(2)} ms` : '-', '-');
     row('run + commit wall time', ms(g?.wall_ms), ms(s?.wall_ms));
   }
   if (json.archive) {
@@ -25,9 +29,12 @@ export function printText(json, checks) {
   }
   if (json.ratios) {
     const r = json.ratios;
-    lines.push(`  snapStore time: stock/snapgc ${r.snapstore_time_stock_over_snapgc}x (store's own share ${r.store_own_time_stock_over_snapgc}x); stored bytes snapgc/stock ${r.stored_bytes_snapgc_over_stock}; wall snapgc/stock ${r.wall_snapgc_over_stock}`);
+    lines.push(`  snapStore time: stock/snapgc ${r.snapstore_time_stock_over_snapgc}x (the store's own share, sink: ${r.store_own_sink_stock_over_snapgc ?? '-'}x); stored bytes snapgc/stock ${r.stored_bytes_snapgc_over_stock}; wall snapgc/stock ${r.wall_snapgc_over_stock}`);
   }
   lines.push(`  page-ins: ${json.page_ins}`);
+  if (g && g.bound_held_every_block !== undefined) {
+    lines.push(`  stored <= live + garbage in grace after every block: ${g.bound_held_every_block ? 'yes' : 'NO'}`);
+  }
   lines.push(`  identical (activity hash, export data, transcripts): ${json.identical ? 'yes' : 'NO'}`);
   for (const c of checks) if (!c.ok) lines.push(`  FAILED: ${c.name}: ${c.detail}`);
   return `${lines.join('\n')}\n`;

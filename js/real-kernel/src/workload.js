@@ -2,7 +2,7 @@
 // the stock run (and a restarted run) queue exactly the same messages.
 
 /** Dynamic vats alive at most at once (created from one bundle: the zygote case). */
-export const MAX_DYNAMIC = 4;
+export const MAX_DYNAMIC = 6;
 
 /** Names of the contract-like static vats. */
 export const contractNames = vats => Array.from({ length: vats }, (_, i) => `contract${i + 1}`);
@@ -62,14 +62,17 @@ export function planBlock(block, vats) {
     sends.push([c, 'deposit', [`acct${block * 7 + i}`, 10 + i, `direct ${block}/${i} ${'x'.repeat(40)}`]]);
   }
   sends.push([c, 'makeOffer', [`give ${block}`, `want ${block}`]]);
-  // Dynamic vats: one bundle, created a few at a time, two of them poked per block.
+  // Dynamic vats: one bundle, created two at a time (a cohort); one cohort poked per block, its
+  // vats alike, so their heaps are equal (the zygote case: one blob in snapgc).
   const phase = block % 12;
   if (block <= 3 || phase === 1 || phase === 2) {
-    const name = `dyn-${block}`;
-    sends.push(['bootstrap', 'createDynamic', [name, 0]]);
-    events.push(`create ${name}`);
+    for (let i = 0; i < 2; i += 1) {
+      const name = `dyn-${block}-${i}`;
+      sends.push(['bootstrap', 'createDynamic', [name, 0]]);
+      events.push(`create ${name}`);
+    }
   }
-  sends.push(['bootstrap', 'pokeDynamic', [3, `poke ${block}`, block, 2]]);
+  sends.push(['bootstrap', 'pokeCohort', [3, `poke ${block}`, block]]);
   if (phase === 6) {
     sends.push(['bootstrap', 'upgradeOldest', [false]]);
     events.push('upgrade');

@@ -56,7 +56,7 @@ function missingPrerequisite() {
     return `better-sqlite3 does not load (${e.message}); run npm --prefix js/real-kernel run setup`;
   }
   if (process.env.REAL_KERNEL_SNAPGC_SIDE !== 'stock') {
-    const addon = path.join(path.dirname(require.resolve('@snapgc/swing-store/package.json')), 'snapgc.node');
+    const addon = path.join(path.dirname(fileURLToPath(import.meta.resolve('@snapgc/swing-store'))), '..', 'snapgc.node');
     if (!fs.existsSync(addon) && !process.env.SNAPGC_NODE_ADDON) return `the snapgc binding is not built (${addon}); run npm --prefix js/swing-store run build`;
   }
   return null;

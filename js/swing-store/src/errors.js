@@ -23,6 +23,8 @@ export const ErrorCodes = Object.freeze({
   RECONCILE_MISMATCH: 'SNAPGC_RECONCILE_MISMATCH',
   /** SQLite recorded a snapgc epoch newer than the snapgc store's committed epoch. */
   RECONCILE_EPOCH: 'SNAPGC_RECONCILE_EPOCH',
+  /** The snapgc store belongs to another swing-store (its `swingstore.id` is not SQLite's). */
+  RECONCILE_FOREIGN: 'SNAPGC_RECONCILE_FOREIGN',
   /** A snapshot's bytes do not hash to the name SQLite has for them. */
   CORRUPT: 'SNAPGC_CORRUPT',
 });

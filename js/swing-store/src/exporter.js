@@ -10,6 +10,7 @@
 // SNAPGC_IN_USE or a lock error while another process holds it).
 
 import sqlite3 from 'better-sqlite3';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { Fail, q } from '@endo/errors';
@@ -47,6 +48,20 @@ export function assertComplete(internal, checkMode) {
 }
 
 /**
+ * Stands in for the snapgc store of a swing-store that has none (written by stock): nothing
+ * to lease, nothing to read, nothing to close.
+ *
+ * @param {string} dir
+ * @returns {any}
+ */
+function noSnapgcStore(dir) {
+  const none = () => {
+    throw Error(`no snapgc store at ${dir}`);
+  };
+  return { lease: none, openLoad: none, readSync: none, has: () => false, close: async () => {} };
+}
+
+/**
  * @typedef {object} ExportSwingStoreOptions
  * @property {import('@agoric/swing-store').ArtifactMode} [artifactMode]
  * @property {{ dir?: string }} [snapgc]  where the snapgc store is (default `<dirPath>/snapgc`)
@@ -76,7 +91,10 @@ export function makeSwingStoreExporter(dirPath, options = {}) {
   /** @type {import('./native.js').SnapgcLease[]} */
   const leases = [];
   try {
-    if (!snapgc) {
+    if (!snapgc && snapgcRows.length === 0 && !fs.existsSync(snapgcDir)) {
+      // a store stock swing-store wrote: every snapshot is gzip in SQLite
+      snapgc = noSnapgcStore(snapgcDir);
+    } else if (!snapgc) {
       snapgc = openNative(snapgcDir, { create: false });
     }
     const hashes = new Set(snapgcRows.map(r => r.hash));
@@ -87,7 +105,7 @@ export function makeSwingStoreExporter(dirPath, options = {}) {
     db.close();
     throw err;
   }
-  const handle = snapgc;
+  const handle = /** @type {import('./native.js').SnapgcStore} */ (snapgc);
 
   const ensureTxn = () => {};
   const snapStore = makeSnapStore(db, ensureTxn, makeSnapStoreIO(), () => {}, {

@@ -5,7 +5,14 @@
 
 import { openNative, SnapgcStore, bindingAvailable, bindingError } from './native.js';
 
-export { initSwingStore, openSwingStore, reconcile, snapgcDirFor } from './swingStore.js';
+export {
+  initSwingStore,
+  openSwingStore,
+  reconcile,
+  pairStores,
+  snapgcDirFor,
+  STORE_ID_KEY,
+} from './swingStore.js';
 export { makeSwingStoreExporter } from './exporter.js';
 export { importSwingStore } from './importer.js';
 export { makeSnapStore, rootKey, rootValue, ROOT_PATTERN } from './snapStore.js';

@@ -153,6 +153,8 @@ export declare class SnapgcStore {
   openLoad(hash: string, options?: LoadOptions): Promise<SnapgcLoad>;
   /** The whole verified snapshot, read on the JS thread (blocking: debug tools, small heaps). */
   readSync(hash: string): Buffer;
+  /** openLoad on the JS thread (a stat and a thread start); openLoad wraps it. */
+  openLoadNow(hash: string, options?: LoadOptions): SnapgcLoad;
   /** Re-hashes a blob; its raw length. */
   verify(hash: string): Promise<number>;
   /** Clean close (saves/loads still running keep the store open until they end); later calls: SNAPGC_CLOSED. */
@@ -174,6 +176,8 @@ export declare class SnapgcSave {
   private constructor();
   /** Resolves when a copy of chunk is queued (bounded queue: backpressure). One at a time. */
   write(chunk: Uint8Array): Promise<void>;
+  /** write() without waiting: true if a copy was queued, false if the queue is full (nothing taken). */
+  tryWrite(chunk: Uint8Array): boolean;
   /** Published under its hash (durable with the next commit). */
   finish(): Promise<SaveInfo>;
   /** Nothing is published; idempotent. */
@@ -185,6 +189,17 @@ export declare class SnapgcLoad implements AsyncIterable<Buffer> {
   readonly hash: string;
   /** Next chunk; null at the end. The last chunk(s) arrive only after length + sha256 verified. One at a time. */
   read(): Promise<Buffer | null>;
+  /** readInto without waiting (JS thread): the count copied, 0 at the end, -1 when nothing is ready. */
+  tryReadInto(target: Uint8Array): number;
+  /** read() without waiting: a queued chunk, null at the end, undefined when none is ready yet. */
+  tryRead(): Buffer | null | undefined;
+  /**
+   * Copies the next bytes into target: at least one (waiting for them), as many as are ready
+   * and fit; resolves their count, 0 at the end (like fs.read). No garbage per chunk (one
+   * reused buffer). Leave target alone until it settles. The final bytes arrive only after
+   * verification, as with read(). Shares the one-at-a-time rule with read().
+   */
+  readInto(target: Uint8Array): Promise<number>;
   /** Idempotent; the load thread ends and its lease goes. */
   close(): void;
   /** native.js: for await over read(); leaving early closes the load. */
@@ -194,7 +209,11 @@ export declare class SnapgcLoad implements AsyncIterable<Buffer> {
 /** Agoric's root value {"snapshotID":hash,"startPos":{"itemCount":n}}. */
 export declare function formatRootValue(hash: string, itemCount: number): string;
 
+/** V8's external memory as napi sees it (array-buffer backing stores plus addons' reports); for tests. */
+export declare function externalMemory(): number;
+
 export interface NativeAddon {
+  externalMemory: typeof externalMemory;
   SnapgcStore: typeof SnapgcStore;
   SnapgcSave: typeof SnapgcSave;
   SnapgcLoad: typeof SnapgcLoad;

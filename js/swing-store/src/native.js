@@ -34,7 +34,92 @@ try {
 }
 
 if (addon) {
-  const { SnapgcStore, SnapgcLoad } = addon;
+  const { SnapgcStore, SnapgcSave, SnapgcLoad } = addon;
+  const RESOLVED = Promise.resolve();
+
+  // A fast path resolves in a microtask. A consumer whose chunks are always ready would then
+  // never let the event loop turn: timers, I/O and the finalizers that free its old chunks
+  // (Node frees external buffers from the loop) would wait for the whole stream. So once the
+  // fast paths have run for YIELD_MS without a turn of the loop, the next one resolves from
+  // setImmediate.
+  const YIELD_MS = 4;
+  let turnAt = performance.now();
+  const fast = (value) => {
+    const now = performance.now();
+    if (now - turnAt < YIELD_MS) return value === undefined ? RESOLVED : Promise.resolve(value);
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        turnAt = performance.now();
+        resolve(value);
+      });
+    });
+  };
+
+  // The fast paths: a chunk the save queue can take, a chunk the load queue holds, and the
+  // start of a load are done on the JS thread (a copy, a queue operation, a stat): no trip
+  // through libuv's thread pool. Only waiting (a full or an empty queue) goes to the pool.
+  const writeWaiting = SnapgcSave.prototype.write;
+  /** Resolves when a copy of chunk is queued (bounded queue: backpressure). */
+  SnapgcSave.prototype.write = function write(chunk) {
+    if (!ArrayBuffer.isView(chunk)) {
+      const e = new TypeError(`write: expected a Uint8Array, not ${typeof chunk}`);
+      e.code = 'SNAPGC_INVALID_ARGUMENT';
+      return Promise.reject(e);
+    }
+    try {
+      if (this.tryWrite(chunk)) return fast(undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    turnAt = performance.now(); // it resolves from the loop
+    return writeWaiting.call(this, chunk);
+  };
+
+  const readWaiting = SnapgcLoad.prototype.read;
+  /** The next chunk; null at the end (the final chunks only once verified). */
+  SnapgcLoad.prototype.read = function read() {
+    let chunk;
+    try {
+      chunk = this.tryRead();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (chunk === undefined) {
+      turnAt = performance.now(); // it resolves from the loop
+      return readWaiting.call(this);
+    }
+    return fast(chunk);
+  };
+
+  const readIntoWaiting = SnapgcLoad.prototype.readInto;
+  /** Copies what is ready (at least one byte) into target; its count, 0 at the end. */
+  SnapgcLoad.prototype.readInto = function readInto(target) {
+    if (!ArrayBuffer.isView(target)) {
+      const e = new TypeError(`readInto: expected a Uint8Array, not ${typeof target}`);
+      e.code = 'SNAPGC_INVALID_ARGUMENT';
+      return Promise.reject(e);
+    }
+    let n;
+    try {
+      n = this.tryReadInto(target);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (n < 0) {
+      turnAt = performance.now(); // it resolves from the loop
+      return readIntoWaiting.call(this, target);
+    }
+    return fast(n);
+  };
+
+  /** A verified load of hash, leased while it runs. */
+  SnapgcStore.prototype.openLoad = function openLoad(hash, options) {
+    try {
+      return Promise.resolve(this.openLoadNow(hash, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
 
   /** The library's StoreStatus (status.json's fields). */
   SnapgcStore.prototype.status = async function status() {

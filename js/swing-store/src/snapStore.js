@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 
 import { Fail, q } from '@endo/errors';
 import { makeSnapStore as makeStockSnapStore } from '@agoric/swing-store';
@@ -354,8 +354,27 @@ export function makeSnapStore(
     );
   }
 
+  /**
+   * stock's debug dump, with each snapgc row's bytes as stock has them: gzip, read
+   * synchronously (readSync blocks the thread: a debug tool for small stores).
+   *
+   * @param {boolean} [includeHistorical]
+   */
+  function dumpSnapshots(includeHistorical = true) {
+    const dump = stock.dumpSnapshots(includeHistorical);
+    for (const rows of Object.values(dump)) {
+      for (const row of rows) {
+        if (isSnapgcMarker(row.compressedSnapshot)) {
+          row.compressedSnapshot = gzipSync(snapgc.readSync(row.hash));
+        }
+      }
+    }
+    return dump;
+  }
+
   return harden({
     ...stock,
+    dumpSnapshots,
     saveSnapshot,
     loadSnapshot,
     exportSnapshot,

@@ -9,6 +9,7 @@
 // hand them to a snapStore wrapper: `ensureTxn` (BEGIN IMMEDIATE unless in a transaction) and
 // `noteExport` (a row in stock's `pendingExports` table when an exportCallback is set).
 
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -105,6 +106,46 @@ function readRecordedEpoch(db) {
     db.prepare(`SELECT value FROM ${META_TABLE} WHERE key = 'epoch'`).get()
   );
   return row === undefined ? undefined : Number(row.value);
+}
+
+/** The snapgc kv key naming the swing-store a snapgc store belongs to (not a root). */
+export const STORE_ID_KEY = 'swingstore.id';
+
+/**
+ * Pairs the two stores at open: SQLite's `snapgcMeta.storeId` (written at the first open, before
+ * any snapgc commit) must be the snapgc store's `swingstore.id` when it has one; a snapgc store
+ * without one adopts SQLite's (staged: durable with the next snapgc commit). Refuses
+ * (SNAPGC_RECONCILE_FOREIGN) a snapgc store that belongs to another swing-store: the reconcile
+ * would drop that store's roots and the collector delete its snapshots.
+ *
+ * @param {import('better-sqlite3').Database} db  not inside a transaction
+ * @param {import('./native.js').SnapgcStore} snapgc
+ * @param {string} snapgcDir
+ * @param {boolean} writable
+ */
+export function pairStores(db, snapgc, snapgcDir, writable) {
+  const hasMeta = db
+    .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
+    .get(META_TABLE);
+  let sqlId = hasMeta
+    ? /** @type {string | undefined} */ (
+        db.prepare(`SELECT value FROM ${META_TABLE} WHERE key = 'storeId'`).pluck().get()
+      )
+    : undefined;
+  const snapgcId = snapgc.getCommitted(STORE_ID_KEY) ?? undefined;
+  if (sqlId === undefined) {
+    if (!writable) return;
+    sqlId = randomUUID();
+    db.prepare(`INSERT INTO ${META_TABLE} (key, value) VALUES ('storeId', ?)`).run(sqlId);
+  }
+  if (snapgcId !== undefined && snapgcId !== sqlId) {
+    throw snapgcError(
+      ErrorCodes.RECONCILE_FOREIGN,
+      `snapgc store ${snapgcDir} belongs to another swing-store (its id ${snapgcId}, this swing-store's ${sqlId}); opening would drop that store's roots: refusing to start (give this swing-store its own snapgc.dir)`,
+      { snapgcId, sqlId },
+    );
+  }
+  if (snapgcId === undefined && writable) snapgc.set(STORE_ID_KEY, sqlId);
 }
 
 /**
@@ -274,14 +315,17 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
 
   /** committed snapgc roots, as the last snapgc commit left them */
   let committedRoots;
+  /** the snapgc epoch the committed SQLite records */
+  let lastRecordedEpoch;
   /** the roots the committed SQLite state needs */
   let sqlNeeded;
   try {
-    ({ roots: committedRoots, needed: sqlNeeded } = reconcile(
-      db,
-      snapgc,
-      snapgcDir,
-    ));
+    ({
+      roots: committedRoots,
+      needed: sqlNeeded,
+      recordedEpoch: lastRecordedEpoch,
+    } = (pairStores(db, snapgc, snapgcDir, !readonly),
+    reconcile(db, snapgc, snapgcDir)));
   } catch (err) {
     db.close();
     if (ownHandle) {
@@ -379,7 +423,9 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
   /** the SQLite half: record snapgc's epoch and commit (synchronous: no JS runs between) */
   function commitSqlite() {
     if (!db.inTransaction) return false;
-    sqlRecordEpoch?.run(String(snapgc.epoch()));
+    const epoch = snapgc.epoch();
+    if (epoch !== lastRecordedEpoch) sqlRecordEpoch?.run(String(epoch));
+    lastRecordedEpoch = epoch;
     // stock commit: flush pendingExports to the exportCallback, COMMIT (synchronously; the
     // promise it returns resolves after)
     void stockHost.commit();
@@ -388,6 +434,8 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
 
   /** @type {import('./native.js').GcReport | undefined} */
   let lastGcReport;
+  /** @type {any} */
+  let lastGcError;
   let committing = Promise.resolve();
   let closed = false;
 
@@ -423,11 +471,28 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
 
   async function commitOnce() {
     !closed || Fail`swing-store closed`;
+    if (readonly) {
+      // nothing to commit (stock's readonly commit is a no-op too); never touch the snapgc
+      // store, which may be the handle of a kernel running in this process
+      await stockHost.commit();
+      return;
+    }
     if (commitOrder === 'sqlite-first') await commitSqliteFirst();
     else await commitSnapgcFirst();
-    // (5): collect
+    // (5): collect. Both stores are committed by now, so a failed collection does not fail
+    // the commit (the block is durable; garbage only waits): it is kept for
+    // debug.getLastGcError(), in snapgc's status.json / metrics, and said once on stderr. A
+    // poisoned store fails the next commit before SQLite commits.
     if (gcAfterCommit) {
-      lastGcReport = await snapgc.gc();
+      try {
+        lastGcReport = await snapgc.gc();
+        lastGcError = undefined;
+      } catch (err) {
+        if (String(err?.message) !== String(lastGcError?.message)) {
+          console.warn(`snapgc: collection after commit failed (${err?.code}): ${err?.message}`);
+        }
+        lastGcError = err;
+      }
       onCommitStep('after-gc');
     }
   }
@@ -468,6 +533,8 @@ function makeSnapgcSwingStore(dirPath, forceReset, options = {}) {
     snapgcDir,
     /** the report of the collection after the last commit */
     getLastGcReport: () => lastGcReport,
+    /** the error of the last collection after a commit, if it failed (undefined once one succeeds) */
+    getLastGcError: () => lastGcError,
     /** the committed roots as this process last committed them */
     getCommittedRoots: () => new Map(committedRoots),
   };

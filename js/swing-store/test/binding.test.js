@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 
 import * as native from '../src/native.js';
-import { synthChunks } from './binding-synth.js';
+import { synthChunks } from '../bench/synth.mjs';
 
 /** Skips `t` visibly when the addon is absent; else returns the addon. */
 function addonOr(t) {
@@ -60,7 +60,7 @@ async function saveBytes(store, bytes, chunkBytes = 65536) {
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
-test('open creates, reopens, refuses a second handle and a non-store', async (t) => {
+test('open creates, reopens, refuses a second handle and a non-store', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const dir = tempDir(t);
   const where = path.join(dir, 'store');
@@ -87,7 +87,7 @@ test('open creates, reopens, refuses a second handle and a non-store', async (t)
   await again.close();
 });
 
-test('kv: staged reads, commit, abort, delete, scanPrefix', async (t) => {
+test('kv: staged reads, commit, abort, delete, scanPrefix', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   assert.equal(store.get('k'), undefined);
@@ -115,7 +115,7 @@ test('kv: staged reads, commit, abort, delete, scanPrefix', async (t) => {
   assert.equal(store.getCommitted('q'), undefined);
 });
 
-test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', async (t) => {
+test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   const bytes = Buffer.concat([...synthChunks(3_500_000, { chunkBytes: 1 << 20 })].map((c) => Buffer.from(c)));
@@ -144,6 +144,21 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
     assert.equal(await load.read(), null, 'reads after the end stay null');
     assert.ok(Buffer.concat(parts).equals(bytes), `chunkBytes ${chunkBytes}`);
   }
+  for (const size of [7777, 65537, 1 << 20, 5 << 20]) {
+    const load = await store.openLoad(info.hash, { chunkBytes: 65536 });
+    const target = Buffer.alloc(size);
+    const parts = [];
+    let n;
+    while ((n = await load.readInto(target)) > 0) {
+      parts.push(Buffer.from(target.subarray(0, n)));
+      if (parts.length === 3) parts.push(await load.read(), Buffer.alloc(0)); // the two mix
+      assert.ok(n >= 1 && n <= size);
+    }
+    assert.equal(await load.readInto(target), 0, 'stays at the end');
+    await rejectsWith(load.readInto(Buffer.alloc(0)), 'SNAPGC_INVALID_ARGUMENT');
+    await rejectsWith(load.readInto('x'), 'SNAPGC_INVALID_ARGUMENT');
+    assert.ok(Buffer.concat(parts.filter(Boolean)).equals(bytes), `readInto ${size}`);
+  }
   assert.ok((await store.loadBytes(info.hash)).equals(bytes));
   assert.ok(store.readSync(info.hash).equals(bytes));
   assert.equal(await store.verify(info.hash), bytes.length);
@@ -151,6 +166,16 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
   const again = await store.saveFrom([bytes.subarray(0, 10), bytes.subarray(10)]);
   assert.equal(again.hash, info.hash);
   assert.equal(again.deduplicated, true, 'an identical save deduplicates');
+  const typed = await store.saveFrom([new Uint8Array([1, 2, 3]), new Uint8Array(new ArrayBuffer(8), 2, 4)]);
+  assert.equal(typed.hash, sha256(Buffer.from([1, 2, 3, 0, 0, 0, 0])));
+  const wrong = store.beginSave();
+  await rejectsWith(wrong.write('a string'), 'SNAPGC_INVALID_ARGUMENT');
+  wrong.abort();
+  // A small chunk, then one larger than the queue's budget, then small ones: none waits forever.
+  const mixed = [Buffer.alloc(100_000, 1), Buffer.alloc(6 << 20, 2), Buffer.alloc(10, 3), Buffer.alloc(300_000, 4)];
+  const mixedInfo = await store.saveFrom(mixed);
+  assert.equal(mixedInfo.hash, sha256(Buffer.concat(mixed)));
+  assert.ok((await store.loadBytes(mixedInfo.hash)).equals(Buffer.concat(mixed)));
   const empty = await store.saveFrom([]);
   assert.equal(empty.rawBytes, 0);
   assert.equal(empty.hash, sha256(Buffer.alloc(0)));
@@ -162,25 +187,42 @@ test('save in chunks, load back equal; dedup; has, blobInfo, verify, readSync', 
   await rejectsWith(store.verify('cd'.repeat(32)), 'SNAPGC_NOT_FOUND');
 });
 
-test('one write / read at a time; abort publishes nothing; a closed load', async (t) => {
+test('one waiting write / read at a time; abort publishes nothing; a closed load', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
+  // Writes not awaited: those the queue takes at once succeed (in order); once one has to
+  // wait, another write is refused until it settles.
   const save = store.beginSave();
-  const first = save.write(Buffer.alloc(1 << 20, 1));
-  await rejectsWith(save.write(Buffer.alloc(10)), 'SNAPGC_INVALID_ARGUMENT');
-  await first;
+  const results = [];
+  for (let i = 0; i < 200; i += 1) {
+    results.push(save.write(Buffer.alloc(1 << 20, i)).then(() => 'ok', (e) => e));
+  }
+  const settled = await Promise.all(results);
+  assert.equal(settled[0], 'ok');
+  const refused = settled.filter((r) => r !== 'ok');
+  assert.ok(refused.length > 0, 'some write found another waiting');
+  for (const e of refused) assert.equal(e.code, 'SNAPGC_INVALID_ARGUMENT', e.message);
   save.abort();
   await rejectsWith(save.write(Buffer.alloc(10)), 'SNAPGC_CLOSED');
   await rejectsWith(save.finish(), 'SNAPGC_CLOSED');
-  assert.equal(store.has(sha256(Buffer.alloc(1 << 20, 1))), false, 'an aborted save is not published');
+  assert.equal(store.has(sha256(Buffer.alloc(1 << 20, 0))), false, 'an aborted save is not published');
+  const aborted = store.beginSave();
+  await aborted.write(Buffer.alloc(3 << 20, 9));
+  aborted.abort();
+  aborted.abort();
+  assert.equal(store.has(sha256(Buffer.alloc(3 << 20, 9))), false);
 
-  const info = await store.saveFrom([Buffer.alloc(3 << 20, 2)]);
-  const load = await store.openLoad(info.hash, { chunkBytes: 1 << 20 });
+  // The first chunk of a 24 MiB load in 8 MiB chunks exists only after 16 MiB decoded: the
+  // first read waits, and a second one is refused meanwhile.
+  const info = await store.saveFrom([Buffer.alloc(24 << 20, 2)]);
+  const load = await store.openLoad(info.hash, { chunkBytes: 8 << 20 });
   const r1 = load.read();
   await rejectsWith(load.read(), 'SNAPGC_INVALID_ARGUMENT');
-  assert.equal((await r1).length, 1 << 20);
+  assert.equal((await r1).length, 8 << 20);
+  load.close();
   load.close();
   await rejectsWith(load.read(), 'SNAPGC_CLOSED');
+  await rejectsWith(load.readInto(Buffer.alloc(10)), 'SNAPGC_CLOSED');
   // A for-await left early closes the load.
   const iterated = await store.openLoad(info.hash, { chunkBytes: 1 << 20 });
   for await (const chunk of iterated) {
@@ -190,7 +232,7 @@ test('one write / read at a time; abort publishes nothing; a closed load', async
   await rejectsWith(iterated.read(), 'SNAPGC_CLOSED');
 });
 
-test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', async (t) => {
+test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t);
   store.set('v1.lastSnapshot', native.formatRootValue('ef'.repeat(32), 3));
@@ -205,7 +247,7 @@ test('commit refuses a root naming a missing snapshot (SNAPGC_DANGLING_ROOT)', a
   );
 });
 
-test('gc report, grace, and a lease protects a blob until release', async (t) => {
+test('gc report, grace, and a lease protects a blob until release', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const store = freshStore(t, { grace: 0, rootPatterns: ['snapshot.*.current'] });
   const a = await store.saveFrom([Buffer.from('heap A')]);
@@ -250,7 +292,7 @@ test('gc report, grace, and a lease protects a blob until release', async (t) =>
   assert.equal(typeof JSON.parse(await store.statusJson()).passes_total, 'number');
 });
 
-test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the last chunk', async (t) => {
+test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the last chunk', { timeout: 120_000 }, async (t) => {
   if (!addonOr(t)) return;
   const dir = tempDir(t);
   const where = path.join(dir, 'store');
@@ -291,6 +333,54 @@ test('a corrupt blob fails the load with SNAPGC_CORRUPT and never delivers the l
     assert.ok(delivered <= bytes.length - chunkBytes, 'the last chunk was held back');
     await rejectsWith(load.read(), 'SNAPGC_CORRUPT');
   }
+  const into = await store.openLoad(info.hash);
+  const target = Buffer.alloc(1 << 20);
+  let delivered = 0;
+  await rejectsWith(
+    (async () => {
+      let n;
+      while ((n = await into.readInto(target)) > 0) delivered += n;
+    })(),
+    'SNAPGC_CORRUPT',
+  );
+  assert.ok(delivered <= bytes.length - (1 << 20), `readInto delivered ${delivered}`);
   await rejectsWith(store.verify(info.hash), 'SNAPGC_CORRUPT');
   throwsWith(() => store.readSync(info.hash), 'SNAPGC_CORRUPT');
+});
+
+test('open options: root patterns, grace, archive, metrics file; refusals', { timeout: 120_000 }, async (t) => {
+  if (!addonOr(t)) return;
+  const dir = tempDir(t);
+  const where = path.join(dir, 'store');
+  const archiveDir = path.join(dir, 'archive');
+  const metrics = path.join(dir, 'metrics.prom');
+  let store = native.openNative(where, { rootPatterns: ['r.*'], grace: 0, archive: archiveDir, metricsFile: metrics });
+  const a = await store.saveFrom([Buffer.alloc(100_000, 7)]);
+  store.set('r.1', native.formatRootValue(a.hash, 0));
+  await store.commit();
+  const b = await store.saveFrom([Buffer.alloc(100_000, 8)]);
+  store.set('r.1', native.formatRootValue(b.hash, 1));
+  await store.commit();
+  let swept = 0;
+  for (let i = 0; i < 6 && swept === 0; i += 1) {
+    swept += (await store.gc()).swept;
+    await store.commit();
+  }
+  assert.equal(swept, 1, 'the old snapshot went');
+  assert.ok(fs.readdirSync(archiveDir).length > 0, 'after it was archived');
+  await store.close();
+  // Written by the store's status thread (at most once a second, and at close).
+  assert.ok(fs.existsSync(metrics), 'the metrics file is where it was asked');
+
+  // Patterns that would un-root the committed root are refused; the store stays usable.
+  throwsWith(() => native.openNative(where, { rootPatterns: ['other.*'] }), 'SNAPGC_WOULD_UNROOT');
+  throwsWith(() => native.openNative(where, { rootPatterns: ['r.*', 'a**'] }), 'SNAPGC_CONFIG');
+  throwsWith(() => native.openNative(where, { archive: '' }), 'SNAPGC_CONFIG');
+  throwsWith(() => native.openNative(where, { nope: 1 }), 'SNAPGC_INVALID_ARGUMENT');
+  throwsWith(() => native.openNative(where, 'x'), 'SNAPGC_INVALID_ARGUMENT');
+  store = native.openNative(where, { archive: null, metricsFile: null });
+  const status = await store.status();
+  assert.equal(status.roots, 1);
+  assert.equal(store.getCommitted('r.1'), native.formatRootValue(b.hash, 1));
+  await store.close();
 });

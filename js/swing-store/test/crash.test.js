@@ -4,7 +4,7 @@
 // the check holds: every snapshot the committed SQLite keeps in snapgc survives a further
 // snapgc commit + collection with grace 0 (so it is rooted, not merely present), verifies,
 // and loads through openSwingStore. The mutation (SQLite committed first) must fail the check.
-import { loadPackage, tempDirFor, collect, sha256 } from './helpers.js';
+import { loadPackage, tempDirFor, collect, sha256 } from '../test-support/helpers.js';
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import sqlite3 from 'better-sqlite3';
 
 const { pkg, skip } = await loadPackage();
 const T = skip ? (name, _fn) => test(name, { skip }, () => {}) : test;
-const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'crash-child.mjs');
+const child = path.join(path.dirname(fileURLToPath(import.meta.url)), '../test-support/crash-child.mjs');
 
 function runChild(dir, blocks, env = {}) {
   const r = spawnSync(process.execPath, [child, dir, String(blocks)], {

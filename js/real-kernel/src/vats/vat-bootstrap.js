@@ -75,6 +75,17 @@ export function buildRootObject(_vatPowers, vatParameters) {
       );
       return results.length;
     },
+    /** Pokes every vat of one cohort (the vats created together) alike: their heaps stay equal. */
+    async pokeCohort(count, memo, k) {
+      const cohorts = [...new Set([...dynamic.keys()].map(n => n.replace(/-[0-9]+$/, '')))].sort();
+      if (cohorts.length === 0) return 0;
+      const cohort = cohorts[k % cohorts.length];
+      const names = [...dynamic.keys()].filter(n => n.replace(/-[0-9]+$/, '') === cohort).sort();
+      const results = await Promise.all(
+        names.map(name => E(dynamic.get(name).root).work(count, memo)),
+      );
+      return results.length;
+    },
     upgradeDynamic,
     terminateDynamic,
     async upgradeOldest(fail) {

@@ -1,6 +1,6 @@
-// Synthesized heap-like streams for the binding's tests and benchmark (not a test file).
-// A seeded 1 MiB base of 8-byte tokens (half from a small hot set, like a heap's repeated
-// shapes and small integers) compresses about 2-3:1 with LZ4; each chunk is the base rotated
+// Synthesized heap-like streams for the binding's tests (test/binding*.test.js) and benchmarks.
+// A seeded 1 MiB base of 16-byte records (four in five from a hot set of 256 shapes, the rest
+// small integers) compresses about 3:1 with LZ4, as real XS heaps do; each chunk is the base rotated
 // by a chunk-dependent offset with the chunk's index stamped every 4 KiB, so no two chunks are
 // alike. One buffer is reused: the binding copies each chunk before write() resolves.
 import { createHash } from 'node:crypto';
@@ -23,18 +23,17 @@ function rng(seed) {
 /** @param {number} seed */
 export function makeBase(seed = 21) {
   const next = rng(seed);
-  const hot = Array.from({ length: 64 }, () => [next(), next() & 0xffff]);
+  // 16-byte records: a hot set of shapes (repeated often, like a heap's objects of one
+  // shape), and one record in five unique but made of small integers.
+  const hot = Array.from({ length: 256 }, () => [next(), next() & 0xffff, next() & 0xff, next() & 0xfff]);
   const base = Buffer.alloc(BASE_BYTES);
-  for (let off = 0; off < BASE_BYTES; off += 8) {
+  for (let off = 0; off < BASE_BYTES; off += 16) {
     const r = next();
-    if (r & 1) {
-      const [a, b] = hot[(r >>> 1) & 63];
-      base.writeUInt32LE(a, off);
-      base.writeUInt32LE(b, off + 4);
-    } else {
-      base.writeUInt32LE(next(), off);
-      base.writeUInt32LE(r & 0xff, off + 4);
-    }
+    const rec = r % 5 === 0 ? [next() & 0xfffff, r & 0xffff, (r >>> 16) & 0xff, 0] : hot[(r >>> 3) & 255];
+    base.writeUInt32LE(rec[0] >>> 0, off);
+    base.writeUInt32LE(rec[1], off + 4);
+    base.writeUInt32LE(rec[2], off + 8);
+    base.writeUInt32LE(rec[3], off + 12);
   }
   return base;
 }

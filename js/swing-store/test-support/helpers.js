@@ -1,4 +1,4 @@
-// Shared helpers of the node:test suites (not a test file: node --test runs *.test.js).
+// Shared helpers of the node:test suites (outside test/: `node --test test/` runs every file there).
 import '@endo/init/debug.js';
 
 import fs from 'node:fs';
