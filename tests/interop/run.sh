@@ -25,13 +25,25 @@ command -v npm >/dev/null 2>&1 || skip "npm is not on PATH"
 nodedir=${NODE_GYP_NODEDIR:-/usr}
 [ -f "$nodedir/include/node/node.h" ] || skip "no Node headers under $nodedir/include/node (set NODE_GYP_NODEDIR)"
 
+# The js/ workspace (js/setup.sh) holds the same packages, pinned to the agoric-upgrade-22
+# release, with better-sqlite3 built: when it is set up, run from inside its node_modules (no
+# second install or node-gyp build; the run directory is gitignored with node_modules).
+if [ -z "${INTEROP_WORK:-}" ] && [ -f "$repo/js/node_modules/.snapgc-installed" ] &&
+  (cd "$repo/js" && node -e "require('better-sqlite3')(':memory:')" >/dev/null 2>&1); then
+  work=$repo/js/node_modules/.snapgc-interop
+  mkdir -p "$work"
+  echo "interop: using the js/ workspace's install (js/setup.sh)"
+fi
+
 stamp=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)
 installed() {
   [ "$(cat "$work/.installed" 2>/dev/null)" = "$stamp" ] &&
     (cd "$work" && node -e "require('better-sqlite3')(':memory:')" >/dev/null 2>&1)
 }
 t0=$(now)
-if ! installed; then
+if [ "$work" = "$repo/js/node_modules/.snapgc-interop" ]; then
+  :
+elif ! installed; then
   echo "interop: installing @agoric/swing-store 0.10.0 into $work (npm ci + node-gyp, ~2 min)"
   rm -rf "$work" && mkdir -p "$work" || skip "cannot create $work"
   cp "$here/package.json" "$here/package-lock.json" "$work/"
