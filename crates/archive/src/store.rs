@@ -211,7 +211,9 @@ impl Archive {
                     .strip_prefix(MARKER_OBJECT)
                     .and_then(|rest| rest.strip_prefix('#'))
                     .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-                if !(staged_marker || ours(&name) && (is_dir || name == MARKER_OBJECT)) {
+                // A dedicated file system mounted there has its own `lost+found`.
+                let mount_point = name == "lost+found" && is_dir;
+                if !(staged_marker || mount_point || ours(&name) && (is_dir || name == MARKER_OBJECT)) {
                     return Ok(Some(name));
                 }
             }
