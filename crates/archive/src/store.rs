@@ -206,7 +206,14 @@ impl Archive {
                 })?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                if !(ours(&name) && (is_dir || name == MARKER_OBJECT)) {
+                // The marker's own staging file (a cut before its rename) is ours too.
+                let staged_marker = name
+                    .strip_prefix(MARKER_OBJECT)
+                    .and_then(|rest| rest.strip_prefix('#'))
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+                // A dedicated file system mounted there has its own `lost+found`.
+                let mount_point = name == "lost+found" && is_dir;
+                if !(staged_marker || mount_point || ours(&name) && (is_dir || name == MARKER_OBJECT)) {
                     return Ok(Some(name));
                 }
             }

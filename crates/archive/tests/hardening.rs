@@ -265,8 +265,15 @@ fn an_archive_belongs_to_one_store_and_a_foreign_directory_is_refused() {
     tool.archive_bytes(&named("v1.lastSnapshot", 1), 1, &base_heap(50_000)).expect("archive");
     drop(tool);
     std::fs::remove_file(old.join(archive::MARKER_OBJECT)).expect("as before markers");
+    // A staging file of a marker a cut interrupted is not a stranger either.
+    std::fs::write(old.join(format!("{}#3", archive::MARKER_OBJECT)), b"{").expect("staging");
     Archive::open_owned(&old.display().to_string(), &id_b, &[]).expect("adopted");
     assert!(Archive::open_owned(&old.display().to_string(), &id_a, &[]).is_err(), "now b's");
+
+    // A fresh file system mounted as the archive directory: its lost+found is not a stranger.
+    let mount = dir.path().join("mount");
+    std::fs::create_dir_all(mount.join("lost+found")).expect("mkdir");
+    Archive::open_owned(&mount.display().to_string(), &id_a, &[]).expect("a mount point's lost+found");
 
     // Through the store: `attach` opens with the store's id.
     a.set_archive_config(Some(swingstore::ArchiveConfig { location: loc.clone(), keep_last: 0 })).expect("a");

@@ -176,10 +176,22 @@ fn the_metrics_file_is_absolute_and_never_replaces_a_foreign_file() {
 fn export_and_archive_get_replace_only_regular_files() {
     let work = TempDir::new().unwrap();
     let (store, h1, _) = store_with_roots(work.path());
-    let null = Path::new("/dev/null");
-    let run = snapgc(&store, &["export", &h1, "-o", s(null)]).expect(2);
-    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
-    assert!(!fs::symlink_metadata(null).unwrap().file_type().is_file(), "/dev/null is still a device");
+    // A device node of our own (never the system's /dev/null: a binary with the bug would
+    // replace it), made where mknod is allowed.
+    let device = work.path().join("null");
+    let null: Option<&Path> = match Command::new("mknod").arg(&device).args(["c", "1", "3"]).status() {
+        Ok(st) if st.success() => Some(&device),
+        _ => {
+            eprintln!("SKIP: the device-node case: mknod is not allowed here (not root?)");
+            None
+        }
+    };
+    if let Some(null) = null {
+        let run = snapgc(&store, &["export", &h1, "-o", s(null)]).expect(2);
+        assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::symlink_metadata(null).unwrap().file_type().is_char_device(), "still a device");
+    }
     let fifo = work.path().join("fifo");
     match Command::new("mkfifo").arg(&fifo).status() {
         Ok(st) if st.success() => {
@@ -212,7 +224,10 @@ fn export_and_archive_get_replace_only_regular_files() {
     set_root(&store, "v1.lastSnapshot", &h3, 3);
     snapgc(&store, &["gc"]).expect(0);
     assert!(!blob(&store, &h1).exists(), "archived and swept");
-    snapgc(&store, &["archive", "get", &h1, "-o", s(null)]).expect(2);
+    if let Some(null) = null {
+        snapgc(&store, &["archive", "get", &h1, "-o", s(null)]).expect(2);
+    }
+    snapgc(&store, &["archive", "get", &h1, "-o", s(&dir)]).expect(2);
     snapgc(&store, &["archive", "get", &h1, "-o", s(&link)]).expect(2);
     // Regular files and missing paths are written.
     snapgc(&store, &["archive", "get", &h1, "-o", s(&target)]).expect(0);
@@ -363,8 +378,8 @@ fn archive_errors_are_counted_and_raise_attention() {
     assert!(status.needs_attention());
 }
 
-/// Item 15: `verify` quotes a huge key shortened on stderr; `export <unknown>` does not warn
-/// about unverified bytes it never wrote.
+/// Item 15: `verify` quotes a huge key shortened on stderr; sled's warnings stay off stderr;
+/// `export <unknown>` does not warn about unverified bytes it never wrote.
 #[test]
 fn messages_stay_short_and_true() {
     let work = TempDir::new().unwrap();
@@ -375,6 +390,12 @@ fn messages_stay_short_and_true() {
     assert!(run.stderr.len() < 2_000, "{} bytes of stderr", run.stderr.len());
     assert!(run.stderr.lines().count() == 1, "{}", run.stderr);
     snapgc(&store, &["kv", "delete", &key]).expect(0);
+
+    // sled's own warnings (here: its configuration file found empty, which it rewrites) are
+    // not printed by default: they would split an error over several lines.
+    fs::write(store.join("kv").join("conf"), b"").unwrap();
+    let run = snapgc(&store, &["stats"]).expect(0);
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
 
     let unknown = "ab".repeat(32);
     let out = Command::new(env!("CARGO_BIN_EXE_snapgc"))
