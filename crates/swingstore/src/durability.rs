@@ -9,7 +9,8 @@
 //! **Poison.** A sync that fails is never retried: on Linux a second fsync can report success
 //! after the kernel dropped the dirty pages the first one failed to write (fsyncgate). The
 //! handle is poisoned instead: every later `save`, `commit`, `set_config` and `gc` fails with
-//! [`Error::Poisoned`] until the store is reopened (and reopening re-reads what is durable).
+//! [`Error::Poisoned`] until the store is reopened (and reopening re-reads what is durable); so
+//! do kv reads and state exports (`check_durable`): sled may hold the block whose commit failed.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 use std::fs;
 
 use super::identify::{KvState, kv_state, remove_planned, sled_files};
-use super::open::open_sled;
+use super::sled_db::open_sled;
 use crate::durability::{Durability, SyncStep};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{KV_STAGING, Layout};

@@ -5,6 +5,7 @@
 //!   what a wipe may remove;
 //! * `open.rs`: opening a store (directory rules, lock, sled); `create.rs`: creating its pieces
 //!   durably; `recover.rs`: what a dead process left;
+//! * `sled_db.rs`: sled opened the store's way (used by `open.rs` and `create.rs`);
 //! * `save.rs`: how a save is published under its hash;
 //! * `commit.rs`: how a block becomes durable (its blobs first, then its keys);
 //! * `syncer.rs`: early writeback (each saved blob fsynced in the background);
@@ -19,6 +20,7 @@ mod load;
 mod open;
 mod recover;
 mod save;
+mod sled_db;
 mod status;
 mod syncer;
 

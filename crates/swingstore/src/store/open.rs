@@ -18,6 +18,7 @@ use super::identify::{Found, inspect, marker_text};
 use super::recover::{
     remove_temp_leftovers, remove_unfinished_sled_snapshots, sync_blob_area, sync_value_files_before_open,
 };
+use super::sled_db::open_sled;
 use crate::durability::{Durability, SyncStep, parent_of};
 use crate::error::{Error, IoContext, Result};
 use crate::kv::KvStore;
@@ -347,37 +348,3 @@ pub(crate) fn take_store_lock(lock_file: &File, lock_path: &Path, root: &Path) -
 
 /// Longest a writer's open waits for read-only handles to close.
 const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The sled configuration: no background flusher (the store syncs sled itself, at the points
-/// it names, and a flusher thread's failed fsync would only be logged). Test builds can give
-/// sled tiny log segments (`SWINGSTORE_SLED_SEGMENT_SIZE`, a power of two), so that short
-/// power-loss runs reach segment reuse and large-value files.
-fn sled_config(dir: &Path) -> sled::Config {
-    let config = sled::Config::new().path(dir).flush_every_ms(None);
-    #[cfg(feature = "failpoints")]
-    if let Some(size) = std::env::var("SWINGSTORE_SLED_SEGMENT_SIZE").ok().and_then(|v| v.parse().ok()) {
-        return config.segment_size(size);
-    }
-    config
-}
-
-/// Opens sled. We hold the store's LOCK, so no other process has the database; if sled still
-/// reports its own file lock taken, it is this process's previous handle whose background
-/// threads are finishing their shutdown (sled 0.34 releases the lock asynchronously): retry
-/// briefly.
-pub(super) fn open_sled(dir: &Path, root: &Path) -> Result<sled::Db> {
-    // Up to about 10 s in all: sled's I/O threads finish quickly, but a loaded machine can
-    // delay them.
-    let mut delay = std::time::Duration::from_millis(2);
-    for _ in 0..48 {
-        match sled_config(dir).open() {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(std::time::Duration::from_millis(250));
-            }
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(Error::InUse { path: root.to_owned() })
-}

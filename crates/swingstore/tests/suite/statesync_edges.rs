@@ -225,3 +225,31 @@ fn hostile_manifest_files_are_refused_without_hanging() {
     let (item, _) = refusal(import_from_dir(&tmp2.path().join("t"), &dir2, &ImportOptions::default()));
     assert_eq!(item, DATA_FILE);
 }
+
+/// Our exporter ships a root whatever its key (its snapshot must travel): a `host.*` root
+/// imports under the exporting store's patterns, and is refused (as node-local) without them.
+#[test]
+fn a_host_key_root_travels_only_as_a_root() -> swingstore::Result<()> {
+    let tmp = temp_dir();
+    let config = swingstore::GcConfig {
+        root_patterns: vec!["v*.lastSnapshot".into(), "host.*.snap".into()],
+        ..swingstore::GcConfig::default()
+    };
+    let store = SwingStore::create(tmp.path().join("s"))?;
+    store.set_config(config.clone())?;
+    let saved = store.save_bytes(&content(5))?;
+    store.kv().set("host.z.snap", &format_root_value(&saved.hash, 2));
+    store.kv().set("host.height", "9");
+    store.commit()?;
+    let dir = tmp.path().join("export");
+    export_to_dir(&store, &dir, ArtifactMode::Operational)?;
+    let data = fs::read_to_string(dir.join(DATA_FILE)).expect("data");
+    assert!(data.contains("kv.host.z.snap") && !data.contains("host.height"), "{data}");
+    let with = ImportOptions { config, ..ImportOptions::default() };
+    let report = import_from_dir(&tmp.path().join("a"), &dir, &with)?;
+    assert_eq!(report.roots, 1);
+    let (item, reason) = refusal(import_from_dir(&tmp.path().join("b"), &dir, &ImportOptions::default()));
+    assert_eq!(item, "record kv.host.z.snap");
+    assert!(reason.contains("node-local"), "{reason}");
+    Ok(())
+}
