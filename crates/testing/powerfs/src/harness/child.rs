@@ -174,7 +174,13 @@ pub(super) struct Plan {
 
 /// Draws the next child. `carried`: the last cut was a kill handed on unchecked, so this
 /// child's open is the unclean one and it is cut right after one of its first commits.
-pub(super) fn plan(rng: &mut Rng, cal: &Calibration, carried: bool, first_on_store: bool, max_blocks: u64) -> Plan {
+pub(super) fn plan(
+    rng: &mut Rng,
+    cal: &Calibration,
+    carried: bool,
+    first_on_store: bool,
+    max_blocks: u64,
+) -> Plan {
     let mut trigger = draw_trigger(rng, cal);
     if carried {
         // The restarted child's first commits: a cut right after one of its first fsyncs of
@@ -194,7 +200,11 @@ pub(super) fn plan(rng: &mut Rng, cal: &Calibration, carried: bool, first_on_sto
         trigger = if rng.chance(50, 100) {
             Trigger::After { op: "unlink".into(), pattern: "*/IMPORT-INCOMPLETE".into(), nth: 1, ack: true }
         } else {
-            Trigger::Before { op: "create".into(), pattern: format!("*/{}", crate::importlog::MARKER), nth: 1 }
+            Trigger::Before {
+                op: "create".into(),
+                pattern: format!("*/{}", crate::importlog::MARKER),
+                nth: 1,
+            }
         };
     }
     if change_config && cal.known && rng.chance(50, 100) {
