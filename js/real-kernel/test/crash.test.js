@@ -20,17 +20,17 @@ const pkg = path.dirname(here);
 const MAIN = path.join(pkg, 'src', 'main.js');
 const CHECK = path.join(pkg, 'src', 'check-store.js');
 const KILLS = Number(process.env.REAL_KERNEL_KILLS ?? 50);
-const BLOCKS = Number(process.env.REAL_KERNEL_CRASH_BLOCKS ?? 8);
+const BLOCKS = Number(process.env.REAL_KERNEL_CRASH_BLOCKS ?? 6);
 const SEED = Number(process.env.REAL_KERNEL_CRASH_SEED ?? Date.now() % 1_000_000);
-const CHILD_ARGS = ['--vats', '2', '--snapshot-interval', '4', '--max-vats-online', '3', '--only', 'snapgc', '--json', '--quiet'];
+const CHILD_ARGS = ['--vats', '1', '--snapshot-interval', '4', '--max-vats-online', '3', '--only', 'snapgc', '--json', '--quiet'];
 
 // Kill points and how many times each is reached at most per block (n is drawn up to that).
 const POINTS = {
   queued: 2,
-  crank: 120,
-  'before-save': 8,
-  'mid-save': 40,
-  'after-save': 8,
+  crank: 60,
+  'before-save': 5,
+  'mid-save': 30,
+  'after-save': 5,
   ran: 2,
   'before-snapgc-commit': 2,
   'after-snapgc-commit': 2,
