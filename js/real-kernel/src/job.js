@@ -136,6 +136,8 @@ export async function runJob(o) {
             snapgc: {
               ...(o.archive ? { archive: path.resolve(o.archive) } : {}),
               onCommitStep: hooks.at,
+              // test only: the crash test's mutation (SQLite committed before snapgc)
+              ...(process.env.REAL_KERNEL_COMMIT_ORDER ? { commitOrder: process.env.REAL_KERNEL_COMMIT_ORDER } : {}),
             },
           },
     },

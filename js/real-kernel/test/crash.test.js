@@ -197,3 +197,22 @@ test(`real kernel: ${KILLS} SIGKILLs of the host, restarts on the same store`, {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+// The mutation the crash test must catch: @snapgc/swing-store committing SQLite before snapgc
+// (REAL_KERNEL_COMMIT_ORDER=sqlite-first), killed between the two commits of a block that saved
+// snapshots. The restarted store must not pass the checker.
+test('real kernel: the wrong commit order (SQLite first) killed between the commits is caught', { skip: why ?? (process.env.REAL_KERNEL_SNAPGC_SIDE === 'stock' ? 'stock control run' : false), timeout: 600_000 }, async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-real-kernel-mutant-'));
+  try {
+    const store = path.join(root, 'mutant');
+    // block 1 (bootstrap) saves snapshots: die after its SQLite commit, before snapgc's
+    const r = await mainRun(store, { env: { REAL_KERNEL_COMMIT_ORDER: 'sqlite-first', REAL_KERNEL_KILL_AT: 'after-sqlite-commit:2' } });
+    assert.equal(r.signal, 'SIGKILL', `the mutant host was not killed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+    const c = await checkRun(store, false);
+    const caught = c.refused !== undefined || c.missing.length > 0 || c.load_errors.length > 0;
+    assert.ok(caught, `the wrong commit order went unnoticed: ${JSON.stringify(c)}`);
+    console.log(`crash test mutation: caught (${c.refused ?? `${c.missing.length} missing, ${c.load_errors.length} unloadable`})`);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
