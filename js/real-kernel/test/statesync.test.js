@@ -73,7 +73,7 @@ test('state sync of a real kernel store, both ways between @snapgc/swing-store a
   try {
     const store = path.join(root, 'run');
     const r = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [MAIN, '--blocks', '5', '--vats', '1', '--store', store, '--json', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [MAIN, '--blocks', '5', '--vats', '1', '--store', store, '--json', '--quiet', '--no-sink'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', d => (stdout += d));
