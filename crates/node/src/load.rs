@@ -141,7 +141,9 @@ impl Shared {
             let mut partial = lock(&self.partial);
             if partial.pos < partial.chunk.len() {
                 let taken = std::mem::take(&mut *partial);
-                return Ok(Some(Some(Buffer::from(taken.chunk[taken.pos..].to_vec()))));
+                let rest = taken.chunk[taken.pos..].to_vec();
+                crate::pool::give(taken.chunk);
+                return Ok(Some(Some(Buffer::from(rest))));
             }
         }
         Ok(match self.next_chunk(wait)? {
@@ -187,7 +189,6 @@ impl Shared {
         }
     }
 
-    /// Fills `target` from the stream; the bytes written (0 only at the end).
     /// Copies what is ready into `target`: at least one byte (waiting for it if `wait`), as
     /// many as are queued and fit, without waiting for more. `Ok(None)`: nothing ready and
     /// `wait` false; `Ok(Some(0))`: the end.

@@ -1,9 +1,10 @@
 //! `SnapgcSave`: a save fed chunk by chunk from JS.
 //!
-//! A worker thread runs `SwingStore::save` on a reader that takes chunks from a queue bounded
-//! in bytes ([`QUEUE_BYTES`], or one chunk of any size when it is empty). `write(chunk)`
-//! copies the chunk and resolves once it is queued: on the JS thread when the queue has room
-//! (`tryWrite`), else on libuv's pool, waiting for room (backpressure). `finish()` ends the
+//! A worker thread runs `SwingStore::save` on a reader that takes chunks, copied into 256 KiB
+//! pieces, from a queue bounded in bytes ([`QUEUE_BYTES`]). `write(chunk)` copies the chunk
+//! and resolves once it is queued: on the JS thread when the queue has room (`tryWrite`), else
+//! on libuv's pool, a piece at a time as room comes (backpressure; a chunk of any size holds at
+//! most the budget in copies). `finish()` ends the
 //! stream and resolves with what the save did; `abort()` (or dropping the object) ends it with
 //! an error, and the library removes its temp file: nothing partial is ever published.
 
@@ -22,7 +23,7 @@ use crate::error::{Failure, Outcome, to_js};
 use crate::job::Job;
 use crate::store::SaveInfo;
 
-/// Bytes queued between JS and the save thread (a larger chunk is taken alone).
+/// Bytes queued between JS and the save thread (a larger chunk is copied in a piece at a time).
 pub const QUEUE_BYTES: usize = 4 << 20;
 /// Chunks are gathered into pieces of this size (the library's block size) before they are
 /// queued: a stream of small chunks costs one queue operation and one wake-up per piece.
@@ -257,12 +258,16 @@ impl SnapgcSave {
                 } else {
                     // What waits in the open piece must reach the save thread, or the
                     // budget it holds never comes back.
+                    // A piece at a time, each when it fits: a chunk of any size holds at most
+                    // the queue's budget in copies.
                     shared.flush(&tx).and_then(|()| {
-                        if shared.budget.take_waiting(chunk.len()) {
-                            shared.queue(&tx, &chunk)
-                        } else {
-                            Err(shared.ended_early())
-                        }
+                        chunk.chunks(PIECE).try_for_each(|slice| {
+                            if shared.budget.take_waiting(slice.len()) {
+                                shared.queue(&tx, slice)
+                            } else {
+                                Err(shared.ended_early())
+                            }
+                        })
                     })
                 };
                 drop(chunk);
@@ -273,13 +278,14 @@ impl SnapgcSave {
     }
 
     /// `write()` without waiting: queues a copy of `chunk` and returns true if the queue has
-    /// room, else returns false and takes nothing (then call `write()`).
+    /// room, else returns false and takes nothing (then call `write()`). A chunk larger than
+    /// the queue's budget always goes to `write()`, which copies it a piece at a time.
     #[napi(ts_args_type = "chunk: Uint8Array")]
     pub fn try_write(&self, env: Env, chunk: BufferSlice) -> napi::Result<bool> {
         let outcome = self.claim().and_then(|tx| {
             let queued = if chunk.is_empty() {
                 Ok(true)
-            } else if self.shared.budget.try_take(chunk.len()) {
+            } else if chunk.len() <= QUEUE_BYTES && self.shared.budget.try_take(chunk.len()) {
                 self.shared.queue(&tx, &chunk).map(|()| true)
             } else {
                 // Full: the open piece goes to the save thread, so room comes back.

@@ -3,7 +3,7 @@
 
 export const USAGE = `usage: npm --prefix js/real-kernel run main -- --blocks N [--vats V] [--store DIR]
          [--archive DIR] [--report FILE.svg] [--json]
-         [--snapshot-interval K] [--max-vats-online M] [--only snapgc|stock] [--quiet]
+         [--snapshot-interval K] [--max-vats-online M] [--only snapgc|stock] [--no-sink] [--quiet]
 
   --blocks N             run until block N is committed (a re-run on the same --store continues
                          from the last committed block)
@@ -15,7 +15,9 @@ export const USAGE = `usage: npm --prefix js/real-kernel run main -- --blocks N 
   --json                 print one JSON document (exit 1 when not identical or a check failed)
   --snapshot-interval K  deliveries between a vat's snapshots (default 10)
   --max-vats-online M    xsnap workers kept online (default 4; the rest page out and in)
-  --only SIDE            run one side only (no identity check; the crash test uses it)`;
+  --only SIDE            run one side only (no identity check; the crash test uses it)
+  --no-sink              skip measuring xsnap alone at the end (a few seconds)
+  --quiet                no progress lines on stderr`;
 
 /** @param {string[]} argv */
 export function parseArgs(argv) {
@@ -30,6 +32,7 @@ export function parseArgs(argv) {
     maxVatsOnline: 4,
     only: undefined,
     quiet: false,
+    sink: true,
   };
   const need = (i, flag) => {
     if (i + 1 >= argv.length) throw Error(`${flag} needs a value`);
@@ -83,6 +86,9 @@ export function parseArgs(argv) {
         break;
       case '--quiet':
         o.quiet = true;
+        break;
+      case '--no-sink':
+        o.sink = false;
         break;
       case '-h':
       case '--help':

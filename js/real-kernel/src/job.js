@@ -136,6 +136,8 @@ export async function runJob(o) {
             snapgc: {
               ...(o.archive ? { archive: path.resolve(o.archive) } : {}),
               onCommitStep: hooks.at,
+              // test only: the crash test's mutation (SQLite committed before snapgc)
+              ...(process.env.REAL_KERNEL_COMMIT_ORDER ? { commitOrder: process.env.REAL_KERNEL_COMMIT_ORDER } : {}),
             },
           },
     },
@@ -176,7 +178,12 @@ export async function runJob(o) {
     const recs = {};
     for (const side of order) {
       if (side.height >= block) continue;
-      const r = await runBlock(side, block, plan, hooks);
+      // test only: the identity check's mutation (one extra message on the snapgc side)
+      const sidePlan =
+        process.env.REAL_KERNEL_MUTATE === 'diverge' && side.kind === 'snapgc' && block === 2
+          ? { ...plan, sends: [...plan.sends, ['contract1', 'deposit', ['mutant', 1, 'one extra message']]] }
+          : plan;
+      const r = await runBlock(side, block, sidePlan, hooks);
       const stored = storedOf(side);
       const gc = gcOf(side);
       let status = null;
@@ -253,7 +260,7 @@ export async function runJob(o) {
   }
   // xsnap's own share, with a sink that only counts bytes, on a few of the run's real heaps
   let sink = null;
-  if (!o.only && sides.length > 0) {
+  if (o.sink && !o.only && sides.length > 0) {
     try {
       const side = sides[0];
       const db = side.swingStore.internal?.db ?? side.swingStore.debug.getDatabase();

@@ -31,6 +31,12 @@ async function main() {
     writeStdout(`${USAGE}\n`);
     return 0;
   }
+  // `npm --prefix js/real-kernel run main` runs in js/real-kernel: relative paths are the
+  // caller's (npm's INIT_CWD), not the package's
+  const base = process.env.INIT_CWD ?? process.cwd();
+  for (const k of ['store', 'archive', 'report']) {
+    if (args[k] !== undefined) args[k] = path.resolve(base, args[k]);
+  }
   const log = args.json || args.quiet ? () => {} : s => console.error(`real-kernel: ${s}`);
   const temp = !args.store;
   const storeDir = args.store ?? fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-real-kernel-'));

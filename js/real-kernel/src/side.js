@@ -13,6 +13,7 @@ import { wrapSnapStoreWithTimers } from './timing.js';
 import { contractNames, MAX_DYNAMIC } from './workload.js';
 
 export const HEIGHT_KEY = 'host.height';
+export const VATS_KEY = 'host.vats';
 
 /**
  * The SwingSet config: the job's static vats on xsnap, the dynamic vats' bundle by name.
@@ -78,9 +79,15 @@ export async function openSide(o) {
     const config = makeConfig({ vats, bundles, snapshotInterval: o.snapshotInterval });
     await initializeSwingset(config, [], storage, { kernelBundles: bundles.kernelBundles });
     hostStorage.kvStore.set(HEIGHT_KEY, '0');
+    hostStorage.kvStore.set(VATS_KEY, String(vats));
     await hostStorage.commit();
   }
   const height = Number(hostStorage.kvStore.get(HEIGHT_KEY) ?? '0');
+  const createdWith = hostStorage.kvStore.get(VATS_KEY);
+  if (createdWith !== undefined && Number(createdWith) !== vats) {
+    await hostStorage.close();
+    throw Error(`${dir} was created with --vats ${createdWith}; run it with --vats ${createdWith} (or a new --store)`);
+  }
   const t1 = performance.now();
   const controller = await makeSwingsetController(
     storage,

@@ -131,7 +131,28 @@ async function abandonChild() {
   process.stdout.write(`${JSON.stringify({ peak, after })}\n`);
 }
 
-if (process.env.SNAPGC_BINDING_ABANDON_CHILD) {
+/** One 256 MiB chunk written at once: the save holds at most its queue's budget in copies. */
+async function bigChunkChild() {
+  const dir = process.env.SNAPGC_BINDING_BIG_CHILD;
+  const store = native.openNative(path.join(dir, 'store'));
+  const big = Buffer.allocUnsafe(256 * MB);
+  let off = 0;
+  for (const chunk of synthChunks(big.length, { chunkBytes: 4 * MB })) {
+    chunk.copy(big, off);
+    off += chunk.length;
+  }
+  const before = vmHwm();
+  const save = store.beginSave();
+  await save.write(big);
+  const info = await save.finish();
+  const after = vmHwm();
+  await store.close();
+  process.stdout.write(`${JSON.stringify({ before, after, rawBytes: info.rawBytes })}\n`);
+}
+
+if (process.env.SNAPGC_BINDING_BIG_CHILD) {
+  if (native.bindingAvailable) await bigChunkChild();
+} else if (process.env.SNAPGC_BINDING_ABANDON_CHILD) {
   if (native.bindingAvailable) await abandonChild();
 } else if (process.env.SNAPGC_BINDING_RSS_CHILD) {
   if (!native.bindingAvailable) {
@@ -185,6 +206,26 @@ if (process.env.SNAPGC_BINDING_ABANDON_CHILD) {
     // Each load reported (40 - 16) MB × 4 = 96 MB; kept, three would leave ~288 MB.
     assert.ok(r.peak > 96 * MB, 'the reads were reported');
     assert.ok(r.after < 32 * MB, `external memory after collection: ${(r.after / MB).toFixed(1)} MB`);
+  });
+
+  test('one 256 MiB chunk saves without a second copy of it (child process)', { timeout: 300_000 }, async (t) => {
+    if (!addonOr(t)) return;
+    if (vmHwm() === null) {
+      console.log('binding: skipped: no /proc/self/status VmHWM here');
+      t.skip('no VmHWM');
+      return;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapgc-binding-big-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+      env: { ...process.env, SNAPGC_BINDING_BIG_CHILD: dir },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, `child failed: ${run.stderr}`);
+    const r = JSON.parse(run.stdout.trim().split('\n').pop());
+    console.log(`binding: peak RSS ${(r.before / MB).toFixed(0)} MB holding a 256 MiB chunk, ${(r.after / MB).toFixed(0)} MB after saving it in one write`);
+    assert.equal(r.rawBytes, 256 * MB);
+    assert.ok(r.after - r.before < 64 * MB, `the save added ${((r.after - r.before) / MB).toFixed(0)} MB to the peak`);
   });
 
   test('a 600 MB heap saves and loads (read and readInto) with peak RSS under 150 MB (child process)', { timeout: 300_000 }, async (t) => {
