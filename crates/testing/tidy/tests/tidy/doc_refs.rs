@@ -20,7 +20,7 @@ fn every_test_and_name_a_doc_gives_exists_in_the_code() {
     for (_, t) in rust_files("fuzz") {
         text.push_str(&t);
     }
-    for extra in ["tests/interop/interop.mjs", "bench/summarize.py"] {
+    for extra in ["tests/interop/interop.mjs", "bench/summarize.py", "js/real-kernel/src/job.js"] {
         text.push_str(&std::fs::read_to_string(crate::util::root().join(extra)).unwrap_or_default());
     }
     let mut problems = Vec::new();
