@@ -221,7 +221,7 @@ impl Durability {
         if !self.runs(step) {
             return Ok(());
         }
-        let result = crate::hooks::hit(self.scope(), step.point()).and_then(|()| file.sync_all());
+        let result = crate::failpoint::hit(self.scope(), step.point()).and_then(|()| file.sync_all());
         result.map_err(|e| self.poison(Error::io(path, e)))
     }
 
@@ -230,7 +230,7 @@ impl Durability {
         if !self.runs(step) {
             return Ok(());
         }
-        let result = crate::hooks::hit(self.scope(), step.point())
+        let result = crate::failpoint::hit(self.scope(), step.point())
             .and_then(|()| File::open(path))
             .and_then(|f| f.sync_all());
         result.map_err(|e| self.poison(Error::io(path, e)))

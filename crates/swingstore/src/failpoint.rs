@@ -5,7 +5,8 @@
 //! the process), or fail (return an injected I/O error); for every store of the process
 //! ([`set`]) or for one store directory ([`set_for`], so that tests in one binary run in
 //! parallel). Without the feature every hook compiles to nothing. Callers reach this module as
-//! `swingstore::failpoint` (hidden from the docs).
+//! `swingstore::failpoint` (hidden from the docs), which also names the store's durability
+//! steps ([`SyncStep`], [`SYNC_STEPS`]).
 
 /// The points, by name (documented in docs/CRASH-SAFETY.md).
 pub mod points {
@@ -141,3 +142,10 @@ pub(crate) use imp::hit;
 pub(crate) fn hit(_store: &std::path::Path, _point: &'static str) -> std::io::Result<()> {
     Ok(())
 }
+
+#[cfg(feature = "failpoints")]
+pub use crate::durability::SyncStep;
+
+/// Every durability step, in the order a store meets them.
+#[cfg(feature = "failpoints")]
+pub const SYNC_STEPS: [SyncStep; SyncStep::ALL.len()] = SyncStep::ALL;

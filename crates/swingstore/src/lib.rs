@@ -22,7 +22,7 @@
 
 #![warn(missing_docs)]
 
-mod archive;
+mod archiver;
 mod blob;
 mod codec;
 mod config;
@@ -30,7 +30,6 @@ mod durability;
 mod error;
 mod gc;
 mod hash;
-mod hooks;
 mod inspect;
 mod kv;
 mod layout;
@@ -42,7 +41,7 @@ mod statesync;
 mod status;
 mod store;
 
-pub use archive::{ArchiveConfig, ArchiveFailure, Archiver, MAX_ARCHIVE_LOCATION_BYTES};
+pub use archiver::{ArchiveConfig, ArchiveFailure, Archiver, MAX_ARCHIVE_LOCATION_BYTES};
 pub use blob::{BlobMeta, BlobReader, into_store_error};
 pub use config::{
     ConfigChange, DEFAULT_GRACE, DEFAULT_ROOT_PATTERN, GcConfig, MAX_ROOT_PATTERN_BYTES, MAX_ROOT_PATTERNS,
@@ -63,17 +62,14 @@ pub use statesync::{
 pub use status::{Backlog, METRICS_FILE, STATUS_FILE, StoreStatus};
 pub use store::{OpenOptions, SaveInfo, SwingStore};
 
-/// Test hooks (feature `failpoints`): pause, crash or fail at named points, and the store's
-/// durability steps. For the crash tests; not part of the API.
+// Test hooks (feature `failpoints`): pause, crash or fail at named points, and the store's
+// durability steps. For the crash tests; not part of the API. Without the feature the module
+// is private and every hook compiles to nothing.
 #[cfg(feature = "failpoints")]
 #[doc(hidden)]
-pub mod failpoint {
-    pub use crate::durability::SyncStep;
-    pub use crate::hooks::{Action, clear, clear_all, clear_for, points, set, set_for};
-
-    /// Every durability step, in the order a store meets them.
-    pub const SYNC_STEPS: [SyncStep; SyncStep::ALL.len()] = SyncStep::ALL;
-}
+pub mod failpoint;
+#[cfg(not(feature = "failpoints"))]
+mod failpoint;
 
 /// The records kept in sled and their codec (feature `internals`), for the fuzz targets and
 /// the golden-bytes tests; not part of the API.

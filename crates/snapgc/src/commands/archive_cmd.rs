@@ -1,3 +1,6 @@
+//! The `snapgc archive` command family (`archive_cmd`, so that `archive::` always means the
+//! `archive` crate).
+//!
 //! `archive ls | get | stats | verify [--deep] | gc [--dry-run]`: the archive the store is
 //! configured with (`config set --archive LOCATION`), and attaching it before a collection.
 

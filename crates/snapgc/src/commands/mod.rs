@@ -11,7 +11,7 @@
 //! - [`state`]: `state export`, `state import`;
 //! - [`output`]: JSON and text on stdout, progress bars on stderr.
 
-mod archive;
+mod archive_cmd;
 mod config;
 mod gc;
 mod import_export;
@@ -48,7 +48,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         },
         Command::Gc(args) => {
             let store = open(false)?;
-            archive::attach_or_warn(&store);
+            archive_cmd::attach_or_warn(&store);
             gc::run(&store, &args, json)
         }
         Command::Stats => inspect::stats(&open(false)?, json),
@@ -89,14 +89,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
         },
         Command::Archive { action } => match action {
-            ArchiveCommand::Ls => archive::ls(&open(false)?, json),
+            ArchiveCommand::Ls => archive_cmd::ls(&open(false)?, json),
             ArchiveCommand::Get { hash, output } => {
                 let hash = SnapshotHash::parse(&hash)?;
-                archive::get(&open(false)?, &hash, output.as_deref(), json)
+                archive_cmd::get(&open(false)?, &hash, output.as_deref(), json)
             }
-            ArchiveCommand::Stats => archive::stats(&open(false)?, json),
-            ArchiveCommand::Verify { deep } => archive::verify(&open(false)?, deep, json),
-            ArchiveCommand::Gc { dry_run, budget } => archive::gc(&open(false)?, dry_run, budget, json),
+            ArchiveCommand::Stats => archive_cmd::stats(&open(false)?, json),
+            ArchiveCommand::Verify { deep } => archive_cmd::verify(&open(false)?, deep, json),
+            ArchiveCommand::Gc { dry_run, budget } => archive_cmd::gc(&open(false)?, dry_run, budget, json),
         },
         Command::State { action } => match action {
             StateCommand::Export { dir, mode } => state::export(&open(false)?, &dir, mode, json),

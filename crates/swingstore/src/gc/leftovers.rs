@@ -19,8 +19,8 @@ use crate::blob;
 use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
-use crate::hooks::{self, points};
 use crate::layout::{TEMP_PREFIX, TEMP_SUFFIX, parse_quarantine_file_name, quarantine_file_name};
 use crate::schema::meta_key;
 use crate::store::open_blob;
@@ -200,7 +200,7 @@ pub(super) fn handle_orphans(
             continue;
         }
         let (verified_id, verified) = verify_orphan(pass, hash);
-        hooks::hit(pass.store.inner.durability.scope(), points::GC_AFTER_ORPHAN_VERIFY)
+        failpoint::hit(pass.store.inner.durability.scope(), points::GC_AFTER_ORPHAN_VERIFY)
             .map_err(|e| Error::io("gc", e))?;
         let locked = store.inner.sweep.lock();
         // A save published it meanwhile: the save's record stands, there is nothing to adopt.

@@ -16,8 +16,8 @@ use super::report::{Candidate, GcReport, Kept, SweepError};
 use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
-use crate::hooks::{self, points};
 use crate::schema::meta_key;
 
 pub(crate) struct Outcome {
@@ -211,7 +211,7 @@ fn dry_run_report(pass: &Pass<'_>, decided: &Decided, mut report: GcReport) -> G
 fn record(pass: &Pass<'_>, condemn: &[(SnapshotHash, BlobMeta)]) -> Result<()> {
     let store = pass.store;
     let inner = &store.inner;
-    hooks::hit(inner.durability.scope(), points::GC_BEFORE_CONDEMN).map_err(|e| Error::io("gc", e))?;
+    failpoint::hit(inner.durability.scope(), points::GC_BEFORE_CONDEMN).map_err(|e| Error::io("gc", e))?;
     if !condemn.is_empty() {
         let locked = inner.sweep.lock();
         let mut batch = sled::Batch::default();
@@ -226,7 +226,7 @@ fn record(pass: &Pass<'_>, condemn: &[(SnapshotHash, BlobMeta)]) -> Result<()> {
         }
         inner.kv.db().apply_batch(batch)?;
     }
-    hooks::hit(inner.durability.scope(), points::GC_AFTER_CONDEMN).map_err(|e| Error::io("gc", e))
+    failpoint::hit(inner.durability.scope(), points::GC_AFTER_CONDEMN).map_err(|e| Error::io("gc", e))
 }
 
 /// Delete: every due blob in turn, within the budget; with an archive configured, history is
@@ -286,7 +286,7 @@ fn delete(
 /// slow or remote). `Err` keeps the blob: unarchived history is never deleted.
 fn archive_first(
     pass: &Pass<'_>,
-    config: &crate::archive::ArchiveConfig,
+    config: &crate::archiver::ArchiveConfig,
     hash: &SnapshotHash,
 ) -> std::result::Result<(), String> {
     let store = pass.store;
@@ -321,7 +321,7 @@ fn archive_first(
     archiver
         .archive(hash, &named, pass.epoch, &mut reader)
         .map_err(|e| format!("archiving it to {}: {e}; kept", config.location))?;
-    hooks::hit(store.inner.durability.scope(), points::SWEEP_AFTER_ARCHIVE)
+    failpoint::hit(store.inner.durability.scope(), points::SWEEP_AFTER_ARCHIVE)
         .map_err(|e| format!("after archiving: {e}"))?;
     Ok(())
 }
@@ -342,7 +342,7 @@ enum SweepOutcome {
 /// Deletes one blob, re-checking under the sweep lock that it is still not leased and not
 /// re-saved since the decision.
 fn sweep_one(pass: &Pass<'_>, hash: &SnapshotHash, decided: &BlobMeta) -> Result<SweepOutcome> {
-    hooks::hit(pass.store.inner.durability.scope(), points::SWEEP_BEFORE_UNLINK)
+    failpoint::hit(pass.store.inner.durability.scope(), points::SWEEP_BEFORE_UNLINK)
         .map_err(|e| Error::io("gc", e))?;
     let store = pass.store;
     let inner = &store.inner;
@@ -369,7 +369,7 @@ fn sweep_one(pass: &Pass<'_>, hash: &SnapshotHash, decided: &BlobMeta) -> Result
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Ok(SweepOutcome::Failed(format!("{}: {e}", path.display()))),
     }
-    hooks::hit(pass.store.inner.durability.scope(), points::SWEEP_AFTER_UNLINK)
+    failpoint::hit(pass.store.inner.durability.scope(), points::SWEEP_AFTER_UNLINK)
         .map_err(|e| Error::io(&path, e))?;
     // Still under the lock, so a save of the same bytes cannot slip its record in between.
     // The file is gone; if its record cannot be removed now, a later pass meets ENOENT and

@@ -10,7 +10,7 @@ use crate::codec;
 use crate::config::{ConfigChange, GcConfig};
 use crate::durability::SyncStep;
 use crate::error::{Error, Result};
-use crate::hooks::{self, points};
+use crate::failpoint::{self, points};
 use crate::roots::history::RootUse;
 use crate::roots::pattern::RootPatterns;
 use crate::schema::{CONFIG_KEY, EPOCH_KEY, GC_STATE_KEY, ROOT_GEN_KEY};
@@ -88,7 +88,7 @@ impl KvStore {
         batch.insert(EPOCH_KEY, &epoch.to_be_bytes());
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         self.db.apply_batch(batch).map_err(|e| self.durability.poison(e.into()))?;
-        hooks::hit(self.durability.scope(), points::COMMIT_BEFORE_SYNC)
+        failpoint::hit(self.durability.scope(), points::COMMIT_BEFORE_SYNC)
             .map_err(|e| self.durability.poison(Error::io("kv", e)))?;
         self.sync_log(SyncStep::KvLog)?;
         // Durable: only now does the rest of the store see the new epoch and roots.

@@ -57,7 +57,7 @@ pub(crate) struct Inner {
     /// Opened read-only (`status`): writes nothing, not even at close.
     pub read_only: bool,
     /// The configured archive and the attached archiver.
-    pub archive: crate::archive::ArchiveSlot,
+    pub archive: crate::archiver::ArchiveSlot,
     /// Held for the life of the store: the exclusive lock file.
     pub(super) _lock_file: File,
 }

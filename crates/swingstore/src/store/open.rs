@@ -231,8 +231,8 @@ fn finish_open(
     let save_generation = AtomicU64::new(schema::read_u64(kv.db(), SAVE_GEN_KEY)?);
     let sweep = SweepLock::for_store(&root);
     let status = crate::status::StatusBoard::start(&root, super::status::read_metrics_path(kv.db())?);
-    let archive = crate::archive::ArchiveSlot::default();
-    *archive.config.write().unwrap_or_else(|p| p.into_inner()) = crate::archive::load_config(kv.db())?;
+    let archive = crate::archiver::ArchiveSlot::default();
+    *archive.config.write().unwrap_or_else(|p| p.into_inner()) = crate::archiver::load_config(kv.db())?;
     Ok(SwingStore {
         inner: Arc::new(Inner {
             layout,

@@ -16,8 +16,8 @@ use crate::blob;
 use crate::blob::BlobMeta;
 use crate::codec;
 use crate::error::{Error, IoContext, Result};
+use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
-use crate::hooks::{self, points};
 use crate::schema::{SAVE_GEN_KEY, meta_key};
 
 /// What a save did.
@@ -50,7 +50,7 @@ impl SwingStore {
         self.inner.sweep.lock().active_temps.insert(name.clone());
         let written = blob::write_temp(&layout.temp_dir(), name.clone(), input);
         let result = written.and_then(|temp| {
-            hooks::hit(self.inner.durability.scope(), points::SAVE_AFTER_WRITE).at(&temp.path)?;
+            failpoint::hit(self.inner.durability.scope(), points::SAVE_AFTER_WRITE).at(&temp.path)?;
             self.publish(&temp)
         });
         let temp_path = layout.temp_dir().join(&name);
@@ -102,7 +102,7 @@ impl SwingStore {
         // A sweep that decided on this blob before now must not delete it (same saved epoch
         // or not: a re-save in the open block keeps the epoch but not the generation).
         locked.last_save.insert(temp.hash, save_generation);
-        hooks::hit(self.inner.durability.scope(), points::SAVE_AFTER_META).at(&dest)?;
+        failpoint::hit(self.inner.durability.scope(), points::SAVE_AFTER_META).at(&dest)?;
         fs::rename(&temp.path, &dest).at(&dest)?;
         // Its bytes are synced from now on, in the background; the next commit waits for that,
         // then syncs its name, before any root of that block (which may name it) is written.
@@ -110,7 +110,7 @@ impl SwingStore {
         inner.blob_dir_dirty.store(true, Ordering::SeqCst);
         inner.saved_in_block.store(true, Ordering::SeqCst);
         drop(locked);
-        hooks::hit(self.inner.durability.scope(), points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
+        failpoint::hit(self.inner.durability.scope(), points::SAVE_BEFORE_DIR_SYNC).at(&dest)?;
         Ok(SaveInfo {
             hash: temp.hash,
             raw_bytes: temp.raw_bytes,

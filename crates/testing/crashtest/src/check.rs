@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail, ensure};
 use swingstore::{GcOptions, SnapshotHash, SwingStore};
 
 pub use crate::committed_roots;
-use crate::log::Expect;
+use crate::journal::Expect;
 use crate::{big_value_is_whole, heap, item_count, vat_of};
 
 /// What the store was found in right after the crash.

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use swingstore::{OpenOptions, SwingStore};
 
 use crate::check::{Settle, check_after_crash, check_clean, committed_roots, settle};
-use crate::log::{self, LogWriter, Roots};
+use crate::journal::{self, LogWriter, Roots};
 use crate::{ALL_POINTS, Rng};
 
 pub struct Options {
@@ -186,8 +186,8 @@ pub fn run(options: &Options) -> Result<Summary> {
             }
         };
 
-        let entries = log::read(&log_path)?;
-        let expect = log::expectations(&entries)?;
+        let entries = journal::read(&log_path)?;
+        let expect = journal::expectations(&entries)?;
         summary.commits_logged += expect.commits_logged;
         let context = || {
             format!("kill {} ({how}, child seed {child_seed}, store {})", summary.kills, store_path.display())

@@ -1,5 +1,6 @@
-//! The side log a child writes: one line per commit intent (`P`, before `commit()`) and per
-//! commit outcome (`C`, after `commit()` returned), each fsynced before the child goes on.
+//! The commit journal: the side file a child writes beside the store, one line per commit
+//! intent (`P`, before `commit()`) and per commit outcome (`C`, after `commit()` returned), each
+//! fsynced before the child goes on.
 //!
 //! ```text
 //! C 12 v1.lastSnapshot=<hex>,v3.lastSnapshot=<hex>

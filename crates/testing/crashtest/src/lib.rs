@@ -4,6 +4,8 @@
 //!   every commit (intent before, outcome after, each fsynced) to a side file.
 //! * [`check`]: what the parent checks after a crash (every committed root loads and verifies),
 //!   how it settles the store (gc until quiescent) and what "clean" means afterwards.
+//! * [`journal`]: the commit journal a child keeps beside the store (intent `P` before each
+//!   commit, outcome `C` after, each fsynced), and what it says the store must hold.
 //! * [`driver`]: the kill loop (SIGKILL at a random time, or a crash at a random failpoint).
 //! * [`scenario`]: a scripted scenario that reaches every failpoint once, for the per-point tests.
 //! * here: what the workload writes and the checks read (heaps, root keys and values, big kv
@@ -12,7 +14,7 @@
 
 pub mod check;
 pub mod driver;
-pub mod log;
+pub mod journal;
 pub mod scenario;
 pub mod workload;
 
@@ -21,7 +23,7 @@ use swingstore::SwingStore;
 use swingstore::failpoint::points;
 use swingstore::{RootPatterns, parse_root_value};
 
-use crate::log::Roots;
+use crate::journal::Roots;
 
 /// Every failpoint the library defines.
 pub const ALL_POINTS: [&str; 9] = [

@@ -12,7 +12,7 @@ use swingstore::format_root_value;
 use swingstore::{GcOptions, GcReport, SnapshotHash, SwingStore};
 
 use crate::heap;
-use crate::log::{Kind, LogWriter, Roots};
+use crate::journal::{Kind, LogWriter, Roots};
 
 /// The phase of the final block in which a point is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use swingstore::failpoint::{self, Action};
 use swingstore::format_root_value;
 use swingstore::{GcOptions, SnapshotHash, SwingStore};
 
-use crate::log::{Kind, LogWriter, Roots};
+use crate::journal::{Kind, LogWriter, Roots};
 use crate::{Rng, big_value, committed_roots, heap, item_count, root_key, vat_of};
 
 /// Vats the workload uses (`v1` … `vVATS`).

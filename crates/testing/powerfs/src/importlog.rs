@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use crashtest::log::{Kind, LogWriter, Roots};
+use crashtest::journal::{Kind, LogWriter, Roots};
 use crashtest::{heap, root_key};
 use swingstore::{ArtifactMode, ImportOptions, OpenOptions, SwingStore, format_root_value};
 
@@ -104,7 +104,7 @@ pub fn settle(store: &Path, log: &Path) -> Result<()> {
     let report =
         swingstore::import_from_dir(store, &export_dir(log).join("export"), &ImportOptions::default())
             .context("re-running an import the cut interrupted")?;
-    let entries = crashtest::log::read(log)?;
+    let entries = crashtest::journal::read(log)?;
     let pending =
         entries.iter().rfind(|e| e.kind == Kind::Pending).context("no pending import in the log")?;
     if report.epoch != pending.epoch {

@@ -23,7 +23,7 @@ pub use dir::{ExportSummary, export_to_dir};
 
 use super::ArtifactMode;
 use super::format::ExportDataHash;
-use crate::archive::Archiver;
+use crate::archiver::Archiver;
 use crate::error::{Error, Result};
 use crate::hash::SnapshotHash;
 use crate::lease::Lease;

@@ -11,7 +11,7 @@ use super::super::format::{
     vat_of_root_key,
 };
 use super::{ExportArtifact, FromArchive, StateExporter, failed};
-use crate::archive::Archiver;
+use crate::archiver::Archiver;
 use crate::error::Result;
 use crate::hash::SnapshotHash;
 use crate::lease::Lease;

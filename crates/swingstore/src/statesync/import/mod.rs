@@ -40,8 +40,8 @@ use super::ArtifactMode;
 use super::format::{self, ExportDataHash, Name, vat_root_key};
 use crate::config::GcConfig;
 use crate::error::{Error, Result};
+use crate::failpoint::{self, points};
 use crate::hash::SnapshotHash;
-use crate::hooks::{self, points};
 use crate::roots::RootUse;
 use crate::store::SwingStore;
 
@@ -194,7 +194,7 @@ fn build(store: &SwingStore, source: &mut dyn ExportSource, options: &ImportOpti
                 format!("its sha256 is {}, the export data says {expected}", saved.hash),
             ));
         }
-        hooks::hit(&scope, points::IMPORT_AFTER_ARTIFACT).map_err(|e| Error::io(&scope, e))?;
+        failpoint::hit(&scope, points::IMPORT_AFTER_ARTIFACT).map_err(|e| Error::io(&scope, e))?;
         imported.insert(expected);
         artifacts += 1;
         artifact_bytes += saved.raw_bytes;
@@ -220,9 +220,9 @@ fn build(store: &SwingStore, source: &mut dyn ExportSource, options: &ImportOpti
         kv.set(&plan.key, &plan.value);
     }
     kv.stage_history(history);
-    hooks::hit(&scope, points::IMPORT_BEFORE_COMMIT).map_err(|e| Error::io(&scope, e))?;
+    failpoint::hit(&scope, points::IMPORT_BEFORE_COMMIT).map_err(|e| Error::io(&scope, e))?;
     let epoch = store.commit()?;
-    hooks::hit(&scope, points::IMPORT_AFTER_COMMIT).map_err(|e| Error::io(&scope, e))?;
+    failpoint::hit(&scope, points::IMPORT_AFTER_COMMIT).map_err(|e| Error::io(&scope, e))?;
     Ok(ImportReport {
         epoch,
         block_height: None,

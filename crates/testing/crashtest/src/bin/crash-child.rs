@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use crashtest::log::{LogWriter, Roots};
+use crashtest::journal::{LogWriter, Roots};
 use crashtest::scenario;
 use crashtest::{point_named, workload};
 use swingstore::failpoint::{self, Action, points};

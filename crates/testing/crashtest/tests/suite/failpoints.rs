@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, ensure};
 use crashtest::check::{AfterCrash, Settle, check_after_crash, check_clean, settle};
-use crashtest::log;
+use crashtest::journal;
 use crashtest::scenario::Hashes;
 use swingstore::failpoint::points;
 use swingstore::{OpenOptions, SnapshotHash, SwingStore};
@@ -42,7 +42,7 @@ fn crash(args: &[&str], store: &Path, log_path: &Path) -> Result<(SwingStore, Af
         String::from_utf8_lossy(&out.stderr)
     );
     eprint!("child: {}", String::from_utf8_lossy(&out.stderr));
-    let expect = log::expectations(&log::read(log_path)?)?;
+    let expect = journal::expectations(&journal::read(log_path)?)?;
     let store = SwingStore::open(store, OpenOptions { create: false })?;
     let after = check_after_crash(&store, &expect)?;
     Ok((store, after))
@@ -66,7 +66,7 @@ fn crash_at(point: &'static str, mode: Settle) -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let h = Hashes::new();
-    let expect = log::expectations(&log::read(&log_path)?)?;
+    let expect = journal::expectations(&journal::read(&log_path)?)?;
     // What the crash left behind, proving it happened where it should.
     let a2_file = blob_file(&store_path, &h.a2).exists();
     let g1_file = blob_file(&store_path, &h.g1).exists();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crashtest::check::{Settle, check_after_crash, check_clean, committed_roots, settle};
-use crashtest::log::{self as commit_log, Roots};
+use crashtest::journal::{self as commit_log, Roots};
 use swingstore::{OpenOptions, SwingStore};
 
 use super::child::{describe, panic_or_tail, tail};

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crashtest::Rng;
 use crashtest::check::Settle;
-use crashtest::log::{LogWriter, Roots};
+use crashtest::journal::{LogWriter, Roots};
 
 pub use check::{Checked, attach_archive, check_store, maybe_configure_archive, settle_named};
 pub use options::{CHECK_SUBCOMMAND, CHILD_SUBCOMMAND, Options, SKIP_SYNC_ENV, SLED_SEGMENT_ENV, Segments};

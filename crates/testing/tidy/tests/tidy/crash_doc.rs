@@ -1,6 +1,6 @@
 //! docs/CRASH-SAFETY.md against the code: its step table and its mutation table name exactly
 //! the durability steps (`SyncStep::ALL`); its crash-point table names exactly the failpoints
-//! (`hooks::points`); and every failpoint is set by some test.
+//! (`failpoint::points`); and every failpoint is set by some test.
 
 use std::collections::BTreeSet;
 
@@ -15,10 +15,10 @@ fn first_column(text: &str) -> BTreeSet<String> {
     table_rows(text).iter().filter_map(|row| backticked(&row[0]).into_iter().next()).collect()
 }
 
-/// `(CONST_NAME, "point.name")` of every failpoint in `hooks.rs`'s `points` module.
+/// `(CONST_NAME, "point.name")` of every failpoint in `failpoint.rs`'s `points` module.
 fn failpoints() -> Vec<(String, String)> {
-    let hooks = read("crates/swingstore/src/hooks.rs");
-    let body = hooks.split("pub mod points {").nth(1).expect("hooks.rs has `pub mod points`");
+    let source = read("crates/swingstore/src/failpoint.rs");
+    let body = source.split("pub mod points {").nth(1).expect("failpoint.rs has `pub mod points`");
     let body = body.split("\n}").next().unwrap_or(body);
     body.lines()
         .filter_map(|l| {
@@ -51,7 +51,7 @@ fn the_durability_tables_name_every_sync_step() {
 fn the_crash_point_table_names_every_failpoint() {
     let doc = read(DOC);
     let points: BTreeSet<String> = failpoints().into_iter().map(|(_, p)| p).collect();
-    assert!(points.len() >= 10, "failpoints not found in hooks.rs: {points:?}");
+    assert!(points.len() >= 10, "failpoints not found in failpoint.rs: {points:?}");
     let mut table = first_column(section(&doc, "## The crash points"));
     // The sync steps' failpoints are one family row.
     assert!(table.remove("sync.<step>"), "the crash-point table lost its `sync.<step>` row");
