@@ -64,7 +64,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
             || matches!(
                 cause.downcast_ref::<swingstore::Error>(),
-                Some(swingstore::Error::Io { cause, .. }) if cause.kind() == io::ErrorKind::BrokenPipe
+                Some(swingstore::Error::Io { cause, .. } | swingstore::Error::Stream { cause, .. })
+                    if cause.kind() == io::ErrorKind::BrokenPipe
             )
     })
 }

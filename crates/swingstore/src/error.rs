@@ -96,20 +96,42 @@ pub enum Error {
         reason: String,
     },
 
-    /// Invalid configuration (root patterns, grace, archive, metrics file).
+    /// Invalid configuration (root patterns, grace, archive, metrics file, the test-build
+    /// `SWINGSTORE_SKIP_SYNC` switch): a setting that can never be right.
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    /// A request refused in the store's present state (not a configuration problem), e.g. an
-    /// offline pass while a block is open.
-    #[error("{0}")]
-    Refused(String),
+    /// A request that needs no open block, made while one is open: writes are staged, or
+    /// snapshots were saved since the last commit (an offline collection pass, a configuration
+    /// change). Commit or abort the block, then retry. Nothing was changed.
+    #[error("{what} needs no open block: {reason}")]
+    BlockOpen {
+        /// The request refused.
+        what: String,
+        /// What is open and what to do.
+        reason: String,
+    },
+
+    /// An argument that is malformed (an export-data hash, an artifact mode) or that an
+    /// internal caller must never pass. Nothing was changed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
 
     /// A file-system error, with the path it concerns.
     #[error("I/O error on {path}: {cause}")]
     Io {
-        /// The path (or a description of the stream) concerned.
+        /// The file or directory concerned (always a real path).
         path: PathBuf,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
+
+    /// An I/O error on a stream no path names: the caller's input or output, a snapshot's
+    /// decoded bytes (named by its hash), a worker thread of the store.
+    #[error("I/O error on {what}: {cause}")]
+    Stream {
+        /// The stream, thread or step concerned.
+        what: String,
         /// The operating system's error.
         cause: std::io::Error,
     },
@@ -190,6 +212,10 @@ impl From<sled::Error> for Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io { path: path.into(), cause }
+    }
+
+    pub(crate) fn stream(what: impl Into<String>, cause: std::io::Error) -> Self {
+        Error::Stream { what: what.into(), cause }
     }
 
     /// True for errors that mean "the thing is simply not there".

@@ -13,6 +13,9 @@ export type ErrorCode =
   | 'SNAPGC_CODEC' // a metadata record does not decode
   | 'SNAPGC_INVALID_ARGUMENT' // a malformed hash, a bad option, a second pending write/read
   | 'SNAPGC_CONFIG' // invalid configuration (root patterns, grace, archive location)
+  | 'SNAPGC_BLOCK_OPEN' // refused while a block is open (e.g. a config change): commit or abort it first
+  | 'SNAPGC_UNSUPPORTED_FORMAT' // the store's on-disk format is not one this build reads
+  | 'SNAPGC_READ_ONLY' // a write through a store opened read-only
   | 'SNAPGC_WOULD_UNROOT' // new root patterns would un-root committed root keys
   | 'SNAPGC_IO' // a file-system error
   | 'SNAPGC_DB' // the kv database failed

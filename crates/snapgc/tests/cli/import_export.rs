@@ -81,3 +81,30 @@ fn import_export_round_trip_of_real_heaps() {
     }
     snapgc(&store, &["verify", "--deep"]).expect(0);
 }
+
+/// `snapgc export H | head -c 1`: the reader leaves, the export's write to stdout fails with a
+/// broken pipe (an `Error::Stream`, not an `Error::Io` with a made-up path): exit 0, no error.
+#[test]
+fn export_to_a_reader_that_leaves_exits_zero() {
+    let store_dir = TempDir::new().expect("tempdir");
+    let store = store_dir.path().join("store");
+    let work = TempDir::new().expect("tempdir");
+    let heap = testkit::bytes(7, 8 << 20);
+    let heap_file = write_file(work.path(), "big.xss", &heap);
+    snapgc(&store, &["import", heap_file.to_str().expect("a UTF-8 path")]).expect(0);
+    let hash = SnapshotHash::of(&heap).to_hex();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snapgc"))
+        .args(["--store", store.to_str().expect("a UTF-8 path"), "export", &hash])
+        .env_remove("SNAPGC_STORE")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run snapgc");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for snapgc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("I/O error"), "{stderr}");
+}

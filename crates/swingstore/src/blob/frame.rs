@@ -55,6 +55,6 @@ pub(super) fn truncated(hash: &SnapshotHash, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::UnexpectedEof {
         corrupt(hash, "a complete LZ4 frame", "a truncated one")
     } else {
-        Error::io(format!("snapshot {hash}"), e)
+        Error::stream(format!("snapshot {hash}"), e)
     }
 }

@@ -37,7 +37,7 @@ pub(crate) fn copy_verified(
 ) -> Result<u64> {
     let cap = expected_len.unwrap_or(UNRECORDED_LENGTH_CAP);
     let mut head = [0u8; 7];
-    let got = read_full(&mut file, &mut head).map_err(|e| Error::io(format!("snapshot {hash}"), e))?;
+    let got = read_full(&mut file, &mut head).map_err(|e| Error::stream(format!("snapshot {hash}"), e))?;
     let block_max = CANONICAL
         .iter()
         .find(|(bd, hc, _)| got == 7 && head[..4] == LZ4_MAGIC && head[4..] == [FLG_INDEPENDENT, *bd, *hc])
@@ -82,7 +82,7 @@ struct InlineSink<'a> {
 impl BlockSink for InlineSink<'_> {
     fn take(&mut self, block: Vec<u8>, len: usize) -> Result<Vec<u8>> {
         self.hasher.update(&block[..len]);
-        self.out.write_all(&block[..len]).map_err(|e| Error::io("<output>", e))?;
+        self.out.write_all(&block[..len]).map_err(|e| Error::stream("the output", e))?;
         Ok(block)
     }
 }
@@ -99,9 +99,9 @@ impl BlockSink for ThreadSink<'_> {
     fn take(&mut self, block: Vec<u8>, len: usize) -> Result<Vec<u8>> {
         let block = Arc::new(block);
         if self.to_hasher.send((Arc::clone(&block), len)).is_err() {
-            return Err(Error::io("<hasher>", io::Error::other("hash thread stopped")));
+            return Err(Error::stream("the hash thread", io::Error::other("hash thread stopped")));
         }
-        self.out.write_all(&block[..len]).map_err(|e| Error::io("<output>", e))?;
+        self.out.write_all(&block[..len]).map_err(|e| Error::stream("the output", e))?;
         let recycled = self.back.try_recv().ok().and_then(|b| Arc::try_unwrap(b).ok());
         Ok(recycled.unwrap_or_default())
     }
@@ -136,8 +136,9 @@ fn hashed(
         let produced = produce(&mut sink);
         let ThreadSink { to_hasher, back, .. } = sink;
         drop(to_hasher);
-        let digest =
-            hasher.join().map_err(|_| Error::io("<hasher>", io::Error::other("hash thread panicked")))?;
+        let digest = hasher
+            .join()
+            .map_err(|_| Error::stream("the hash thread", io::Error::other("hash thread panicked")))?;
         spares.extend(back.try_iter().filter_map(|b| Arc::try_unwrap(b).ok()));
         Ok((digest, produced?))
     });
@@ -168,7 +169,7 @@ fn decode_blocks(
             break match read_full(&mut file, &mut probe) {
                 Ok(0) => Ok(total),
                 Ok(_) => Err(corrupt(&hash, "one LZ4 frame", "data after the end mark")),
-                Err(e) => Err(Error::io(format!("snapshot {hash}"), e)),
+                Err(e) => Err(Error::stream(format!("snapshot {hash}"), e)),
             };
         }
         let len = (size & !UNCOMPRESSED) as usize;

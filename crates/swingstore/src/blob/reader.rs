@@ -53,7 +53,7 @@ impl BlobReader {
         match self.decoder.get_mut().read(&mut probe) {
             Ok(0) => {}
             Ok(_) => return Err(corrupt(&self.hash, "one LZ4 frame", "bytes after the end of the frame")),
-            Err(e) => return Err(Error::io(format!("snapshot {}", self.hash), e)),
+            Err(e) => return Err(Error::stream(format!("snapshot {}", self.hash), e)),
         }
         if let Some(expected) = self.expected_len
             && self.read != expected
@@ -84,7 +84,7 @@ pub fn into_store_error(e: io::Error, hash: &SnapshotHash) -> Error {
     } else if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
         corrupt(hash, "a valid LZ4 frame", e.to_string())
     } else {
-        Error::io(format!("snapshot {hash}"), e)
+        Error::stream(format!("snapshot {hash}"), e)
     }
 }
 

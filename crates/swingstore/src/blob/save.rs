@@ -152,7 +152,7 @@ pub(super) fn compress_stream(
             reader.join().map_err(|_| Error::io(path, io::Error::other("reader thread panicked")))?;
         spare.extend(empty_rx.try_iter());
         write_result.at(path)?;
-        let (digest, total) = read_result.map_err(|e| Error::io("<snapshot input>", e))?;
+        let (digest, total) = read_result.map_err(|e| Error::stream("the snapshot input", e))?;
         if !pending.is_empty() {
             return Err(Error::io(path, io::Error::other("a compressor thread stopped")));
         }

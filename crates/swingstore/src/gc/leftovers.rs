@@ -201,7 +201,7 @@ pub(super) fn handle_orphans(
         }
         let (verified_id, verified) = verify_orphan(pass, hash);
         failpoint::hit(pass.store.inner.durability.scope(), points::GC_AFTER_ORPHAN_VERIFY)
-            .map_err(|e| Error::io("gc", e))?;
+            .map_err(|e| Error::io(pass.store.inner.durability.scope(), e))?;
         let locked = store.inner.sweep.lock();
         // A save published it meanwhile: the save's record stands, there is nothing to adopt.
         if locked.saved_since(hash, pass.save_generation) || current_meta(store, hash)?.is_some() {

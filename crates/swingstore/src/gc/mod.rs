@@ -121,11 +121,12 @@ impl SwingStore {
             // The offline pass deletes young blobs too: only sound with no block being built.
             let saving = !inner.sweep.lock().active_temps.is_empty();
             if inner.kv.staged_len() > 0 || saving || inner.saved_in_block.load(Ordering::SeqCst) {
-                return Err(Error::Refused(
-                    "an offline (now) pass needs no open block: commit or abort the staged writes, \
-                     and commit the snapshots saved since the last commit"
+                return Err(Error::BlockOpen {
+                    what: "an offline (now) pass".into(),
+                    reason: "commit or abort the staged writes, and commit the snapshots saved since the \
+                             last commit"
                         .into(),
-                ));
+                });
             }
         }
         let started = Instant::now();

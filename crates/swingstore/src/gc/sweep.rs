@@ -211,7 +211,8 @@ fn dry_run_report(pass: &Pass<'_>, decided: &Decided, mut report: GcReport) -> G
 fn record(pass: &Pass<'_>, condemn: &[(SnapshotHash, BlobMeta)]) -> Result<()> {
     let store = pass.store;
     let inner = &store.inner;
-    failpoint::hit(inner.durability.scope(), points::GC_BEFORE_CONDEMN).map_err(|e| Error::io("gc", e))?;
+    failpoint::hit(inner.durability.scope(), points::GC_BEFORE_CONDEMN)
+        .map_err(|e| Error::io(inner.durability.scope(), e))?;
     if !condemn.is_empty() {
         let locked = inner.sweep.lock();
         let mut batch = sled::Batch::default();
@@ -226,7 +227,8 @@ fn record(pass: &Pass<'_>, condemn: &[(SnapshotHash, BlobMeta)]) -> Result<()> {
         }
         inner.kv.db().apply_batch(batch)?;
     }
-    failpoint::hit(inner.durability.scope(), points::GC_AFTER_CONDEMN).map_err(|e| Error::io("gc", e))
+    failpoint::hit(inner.durability.scope(), points::GC_AFTER_CONDEMN)
+        .map_err(|e| Error::io(inner.durability.scope(), e))
 }
 
 /// Delete: every due blob in turn, within the budget; with an archive configured, history is
@@ -343,7 +345,7 @@ enum SweepOutcome {
 /// re-saved since the decision.
 fn sweep_one(pass: &Pass<'_>, hash: &SnapshotHash, decided: &BlobMeta) -> Result<SweepOutcome> {
     failpoint::hit(pass.store.inner.durability.scope(), points::SWEEP_BEFORE_UNLINK)
-        .map_err(|e| Error::io("gc", e))?;
+        .map_err(|e| Error::io(pass.store.inner.durability.scope(), e))?;
     let store = pass.store;
     let inner = &store.inner;
     let locked = inner.sweep.lock();

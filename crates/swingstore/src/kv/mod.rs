@@ -227,9 +227,9 @@ mod tests {
 
     #[test]
     fn the_root_mirror_always_equals_the_index_in_sled() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let dir = tempfile::tempdir().map_err(|e| Error::stream("a temp dir", e))?;
         let db = sled::Config::new().path(dir.path()).open()?;
-        let db_file = File::open(dir.path().join("db")).map_err(|e| Error::io("db", e))?;
+        let db_file = File::open(dir.path().join("db")).map_err(|e| Error::io(dir.path().join("db"), e))?;
         let kv = KvStore::open(db, db_file, dir.path().to_owned(), Arc::new(Durability::new()?))?;
         let h = |n: u8| crate::hash::SnapshotHash::of(&[n]);
         let value = |n: u8| crate::roots::format_root_value(&h(n), 0);

@@ -25,7 +25,7 @@ impl KvStore {
         self.durability.check()?;
         let _commit = self.commit_guard();
         if let Some(key) = writes.keys().find(|k| self.is_root(k)) {
-            return Err(Error::Refused(format!(
+            return Err(Error::InvalidArgument(format!(
                 "internal: root key {} in an unstaged write",
                 crate::error::shorten(key)
             )));
@@ -89,7 +89,7 @@ impl KvStore {
         batch.insert(ROOT_GEN_KEY, &root_generation.to_be_bytes());
         self.db.apply_batch(batch).map_err(|e| self.durability.poison(e.into()))?;
         failpoint::hit(self.durability.scope(), points::COMMIT_BEFORE_SYNC)
-            .map_err(|e| self.durability.poison(Error::io("kv", e)))?;
+            .map_err(|e| self.durability.poison(Error::io(self.durability.scope(), e)))?;
         self.sync_log(SyncStep::KvLog)?;
         // Durable: only now does the rest of the store see the new epoch and roots.
         if roots_touched {
@@ -120,9 +120,10 @@ impl KvStore {
         self.durability.check()?;
         let _commit = self.commit_guard();
         if !lock(&self.staged).is_empty() {
-            return Err(Error::Config(
-                "commit or abort the open block before changing the configuration".into(),
-            ));
+            return Err(Error::BlockOpen {
+                what: "changing the configuration".into(),
+                reason: "commit or abort the open block first".into(),
+            });
         }
         let mut batch = sled::Batch::default();
         let (new_index, unrooted, rooted) = {

@@ -343,7 +343,7 @@ impl ExportDataHash {
     pub fn parse(text: &str) -> Result<Self, crate::Error> {
         let hex_part = text.strip_prefix("sha256:").unwrap_or(text);
         SnapshotHash::parse(hex_part).map(|h| Self(*h.as_bytes())).map_err(|_| {
-            crate::Error::Config(format!(
+            crate::Error::InvalidArgument(format!(
                 "invalid export-data hash {:?}: expected sha256:<64 lowercase hex characters>",
                 crate::error::shorten(text)
             ))

@@ -57,7 +57,7 @@ impl std::str::FromStr for ArtifactMode {
         match s {
             "operational" => Ok(ArtifactMode::Operational),
             "debug" => Ok(ArtifactMode::Debug),
-            other => Err(crate::Error::Config(format!(
+            other => Err(crate::Error::InvalidArgument(format!(
                 "unknown artifact mode {:?}: expected operational or debug",
                 crate::error::shorten(other)
             ))),

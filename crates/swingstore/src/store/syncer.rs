@@ -72,7 +72,7 @@ impl Syncer {
                         shared.changed.notify_all();
                     }
                 })
-                .map_err(|e| Error::io("<sync thread>", e))?;
+                .map_err(|e| Error::stream("the sync threads", e))?;
             threads.push(thread);
         }
         Ok(Self { queue: Mutex::new(Some(tx)), shared, durability, threads: Mutex::new(threads) })
@@ -86,8 +86,10 @@ impl Syncer {
             if tx.send((step, path)).is_err() {
                 // No thread left to sync it: the store cannot promise durability any more.
                 self.shared.lock().done += 1;
-                self.durability
-                    .poison(Error::io("<sync thread>", std::io::Error::other("the sync threads stopped")));
+                self.durability.poison(Error::stream(
+                    "the sync threads",
+                    std::io::Error::other("the sync threads stopped"),
+                ));
             }
         }
     }

@@ -337,7 +337,7 @@ fn now_sweeps_everything_unreferenced_at_once() -> swingstore::Result<()> {
     // Saved in the open block, whose roots are not staged yet: an offline pass must not run.
     let refused = store.gc_with(&GcOptions { now: true, ..GcOptions::default() });
     // Not a configuration problem, and not worded as one (issue 23).
-    assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
+    assert!(matches!(refused, Err(Error::BlockOpen { .. })), "{refused:?}");
     assert_eq!(hashes_on_disk(&store).len(), 3, "nothing deleted");
     store.commit()?;
     let report = store.gc_with(&GcOptions { now: true, ..GcOptions::default() })?;
@@ -476,11 +476,26 @@ fn an_offline_pass_refuses_to_run_with_an_open_block() -> swingstore::Result<()>
     let a = store.save_bytes(&content(1))?;
     set_root(&store, 1, &a.hash);
     let now = store.gc_with(&GcOptions { now: true, ..GcOptions::default() });
-    assert!(matches!(now, Err(Error::Refused(_))), "{now:?}");
+    assert!(matches!(now, Err(Error::BlockOpen { .. })), "{now:?}");
     let text = now.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(!text.contains("invalid configuration"), "{text}");
     assert!(store.contains(&a.hash));
     store.commit()?;
     assert_eq!(store.gc_with(&GcOptions { now: true, ..GcOptions::default() })?.swept, 0);
+    Ok(())
+}
+
+#[test]
+fn a_configuration_change_with_an_open_block_is_block_open_not_invalid_configuration()
+-> swingstore::Result<()> {
+    let dir = temp_dir();
+    let store = SwingStore::create(dir.path())?;
+    store.kv().set("v1.vs.x", "staged");
+    let refused = store.set_config(GcConfig::default());
+    assert!(matches!(refused, Err(Error::BlockOpen { .. })), "{refused:?}");
+    let text = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("open block") && !text.contains("invalid configuration"), "{text}");
+    store.commit()?;
+    store.set_config(GcConfig::default())?;
     Ok(())
 }

@@ -489,3 +489,11 @@ fn export_while_the_kernel_commits_and_collects_at_grace_zero() {
     assert!(swept > 0, "the kernel collected meanwhile");
     assert!(kept_leased >= VATS, "the pinned blobs were kept for their leases only ({kept_leased})");
 }
+
+#[test]
+fn a_malformed_hash_or_mode_is_an_invalid_argument_not_a_configuration_error() {
+    let hash = ExportDataHash::parse("sha256:nothex");
+    assert!(matches!(hash, Err(Error::InvalidArgument(_))), "{hash:?}");
+    let mode = "verbose".parse::<ArtifactMode>();
+    assert!(matches!(mode, Err(Error::InvalidArgument(_))), "{mode:?}");
+}

@@ -185,7 +185,7 @@ fn build(store: &SwingStore, source: &mut dyn ExportSource, options: &ImportOpti
         let reader = source.open_artifact(&name)?;
         let mut reader = BufReader::with_capacity(1 << 20, reader);
         let saved = store.save(&mut reader).map_err(|e| match e {
-            Error::Io { cause, .. } => Error::refused(&item, format!("cannot read it: {cause}")),
+            Error::Stream { cause, .. } => Error::refused(&item, format!("cannot read it: {cause}")),
             other => other,
         })?;
         if saved.hash != expected {
