@@ -10,12 +10,14 @@
 
 mod common;
 mod gc;
+mod gc_guards;
 mod golden;
 mod hardening;
 mod model;
 mod races;
 mod statesync;
 mod statesync_edges;
+mod statesync_live;
 mod status;
 mod store;
 mod store_dirs;

@@ -253,3 +253,11 @@ fn a_host_key_root_travels_only_as_a_root() -> swingstore::Result<()> {
     assert!(reason.contains("node-local"), "{reason}");
     Ok(())
 }
+
+#[test]
+fn a_malformed_hash_or_mode_is_an_invalid_argument_not_a_configuration_error() {
+    let hash = swingstore::ExportDataHash::parse("sha256:nothex");
+    assert!(matches!(hash, Err(Error::InvalidArgument(_))), "{hash:?}");
+    let mode = "verbose".parse::<ArtifactMode>();
+    assert!(matches!(mode, Err(Error::InvalidArgument(_))), "{mode:?}");
+}
