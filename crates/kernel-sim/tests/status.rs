@@ -10,16 +10,28 @@ fn sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kernel-sim"))
 }
 
+/// A kernel that is killed when the test ends, whether it passes or fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn status_and_metrics_move_while_the_kernel_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let mut child = sim()
+    let child = sim()
         .args([
             "--workload",
             "testnet",
+            // Far more blocks than the test waits for (it kills the kernel after two status
+            // updates): a fast machine must not finish the run between two polls.
             "--blocks",
-            "400",
+            "20000",
             "--heap-limit",
             "32768",
             "--page-in-delay-ms",
@@ -31,6 +43,8 @@ fn status_and_metrics_move_while_the_kernel_runs() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = Running(child);
+    let child = &mut child.0;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen: Vec<u64> = Vec::new();
     while seen.len() < 2 {
@@ -51,8 +65,6 @@ fn status_and_metrics_move_while_the_kernel_runs() {
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     assert!(scrape.samples.iter().any(|s| s.metric == "snapgc_stored_bytes"), "{text}");
     assert!(scrape.docs.contains_key("snapgc_backlog_falling_behind"));
-    child.kill().unwrap();
-    let _ = child.wait();
 }
 
 #[test]
