@@ -261,3 +261,29 @@ fn the_format_1_fixture_archive_gives_back_its_snapshot() {
     assert_eq!(fs::read(&out).unwrap(), b"heap one\n");
     expect(&snapgc(&store, &["archive", "verify", "--deep"]), 0);
 }
+
+/// `stats`, `verify` and `ls` open the store read-only (issue 25: no recovery work, no fsync of
+/// the store's): they leave even a dead process's temp file in place (a writer's open removes
+/// it); a store that needs recovery still gets it from their fallback, the ordinary open.
+#[test]
+fn stats_verify_and_ls_open_read_only_and_recover_only_when_they_must() {
+    let tmp = TempDir::new().unwrap();
+    let store = tmp.path().join("store");
+    let file = tmp.path().join("one");
+    fs::write(&file, b"one kilobyte, more or less").unwrap();
+    expect(&snapgc(&store, &["import", file.to_str().unwrap()]), 0);
+    let leftover = store.join("tmp").join("save-999999-0.tmp");
+    fs::write(&leftover, b"a dead save's temp file").unwrap();
+    for args in [&["stats"][..], &["verify", "--deep"], &["ls"]] {
+        expect(&snapgc(&store, args), 0);
+        assert!(leftover.exists(), "{args:?} opened the store as a writer (it removed the temp leftover)");
+    }
+    // sled's unfinished snapshot file: a read-only open refuses, the fallback recovers.
+    let unfinished = store.join("kv").join("snap.0000000000000001.generating");
+    fs::write(&unfinished, b"torn").unwrap();
+    let run = snapgc(&store, &["stats", "--json"]);
+    expect(&run, 0);
+    let stats: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(stats["blobs"], 1, "{}", run.stdout);
+    assert!(!unfinished.exists(), "the fallback open recovered the store");
+}

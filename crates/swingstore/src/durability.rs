@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SyncStep {
     /// The store directory's name in its parent and its entries: at creation (every directory
-    /// `mkdir -p` made) and at every open (a killed creation leaves them unsynced).
+    /// `mkdir -p` made), at an open that creates something in it, and at an open after an
+    /// unclean close or before any commit (a killed creation or import leaves them unsynced);
+    /// not at a clean reopen of a store with a commit.
     StoreCreate,
     /// A new sled database: sled's files and `kv/`.
     KvCreate,
@@ -45,7 +47,8 @@ pub enum SyncStep {
     /// `set_config`: sled's log after the new configuration and root index.
     Config,
     /// A clean close: pending blob files and `snapshots/` (unlinks included) before the
-    /// unclean-close marker goes.
+    /// unclean-close marker goes; the directory only if a blob was renamed into it since its
+    /// last sync or a collection ran in the session.
     CloseBlobs,
     /// State-sync import: the `IMPORT-INCOMPLETE` marker's removal, once the import's one
     /// commit is durable (without it a returned import could come back marked, and refuse to
@@ -113,7 +116,7 @@ impl SyncStep {
     pub const fn what(self) -> &'static str {
         match self {
             SyncStep::StoreCreate => {
-                "the store directory's name in its parent, and its entries, at every open"
+                "the store directory's name in its parent, and its entries, when an open may find them unsynced"
             }
             SyncStep::KvCreate => "a new sled database's files and their names in kv/",
             SyncStep::OpenMarker => "the open-session marker, before any unlink of the session",

@@ -208,7 +208,7 @@ impl SwingStore {
         report.orphans.sort();
 
         // Cheap checks on every known, present blob: a regular file of the recorded size.
-        let mut to_check: Vec<SnapshotHash> = Vec::new();
+        let mut to_check: Vec<(u64, SnapshotHash)> = Vec::new();
         for (hash, meta) in &known {
             let Some(file_type) = listing.blob_files.get(hash) else { continue };
             if !file_type.is_file() {
@@ -219,11 +219,15 @@ impl SwingStore {
             }
             let size = std::fs::metadata(self.layout().blob_path(hash)).map(|m| m.len()).ok();
             match meta {
-                Ok(m) if Some(m.stored_bytes) == size => to_check.push(*hash),
+                Ok(m) if Some(m.stored_bytes) == size => to_check.push((m.stored_bytes, *hash)),
                 _ => report.corrupt.push(hash.to_hex()),
             }
         }
         report.checked = (to_check.len() + report.corrupt.len()) as u64;
+        // Largest first: the workers then finish together, rather than one core decoding a
+        // large heap alone at the end (issue 25; the limit tool schedules the same way).
+        to_check.sort_unstable_by(|a, b| b.cmp(a));
+        let to_check: Vec<SnapshotHash> = to_check.into_iter().map(|(_, hash)| hash).collect();
         if deep {
             let corrupt = Mutex::new(Vec::new());
             let next = AtomicU64::new(0);

@@ -51,9 +51,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             archive_cmd::attach_or_warn(&store);
             gc::run(&store, &args, json)
         }
-        Command::Stats => inspect::stats(&open(false)?, json),
-        Command::Verify { deep } => inspect::verify(&open(false)?, deep, json),
-        Command::Ls => inspect::ls(&open(false)?, json),
+        Command::Stats => inspect::stats(&open_to_read(store_dir.as_deref())?, json),
+        Command::Verify { deep } => inspect::verify(&open_to_read(store_dir.as_deref())?, deep, json),
+        Command::Ls => inspect::ls(&open_to_read(store_dir.as_deref())?, json),
         Command::Status => {
             let Some(dir) = store_dir.as_deref() else {
                 bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");
@@ -120,6 +120,21 @@ fn protected_dirs(store: &SwingStore) -> Vec<(&'static str, std::path::PathBuf)>
         dirs.push(("archive directory", std::path::PathBuf::from(archive.location)));
     }
     dirs
+}
+
+/// Opens a store to read it (`stats`, `verify`, `ls`): read-only when it can (no recovery
+/// work, nothing written by this crate, no fsync of ours: issue 25), else as [`open_store`]
+/// does (a store that needs recovery gets it; a missing or foreign directory gets the writer's
+/// error). A store in use is reported as such (exit 3), as a writer's open would.
+fn open_to_read(dir: Option<&Path>) -> Result<SwingStore> {
+    let Some(path) = dir else {
+        bail!("no store given: pass --store DIR (or set SNAPGC_STORE)");
+    };
+    match SwingStore::open_read_only(path) {
+        Ok(store) => Ok(store),
+        Err(e @ swingstore::Error::InUse { .. }) => Err(e.into()),
+        Err(_) => open_store(dir, false),
+    }
 }
 
 fn open_store(dir: Option<&Path>, create: bool) -> Result<SwingStore> {

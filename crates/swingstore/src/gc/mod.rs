@@ -116,6 +116,8 @@ impl SwingStore {
             // Every committed root is durable (commit() syncs before it returns, and a failed
             // sync poisons): a pass never acts on state a crash could roll back.
             self.check_writable()?;
+            // It may unlink or quarantine in `snapshots/`: the clean close syncs the directory.
+            inner.blob_dir_unlinked.store(true, Ordering::SeqCst);
         }
         if options.now && !options.dry_run {
             // The offline pass deletes young blobs too: only sound with no block being built.

@@ -48,6 +48,10 @@ pub(crate) struct Inner {
     pub saved_in_block: AtomicBool,
     /// A blob was renamed into `snapshots/` since the directory's last sync.
     pub blob_dir_dirty: AtomicBool,
+    /// A collection (not a dry run) ran since the blob directory's last sync at close: it may
+    /// have unlinked or quarantined files there, which only [`SyncStep::CloseBlobs`] makes
+    /// durable.
+    pub blob_dir_unlinked: AtomicBool,
     /// Early writeback: fsyncs each published blob in the background.
     pub syncer: super::syncer::Syncer,
     /// What collections saw, for `status.json` and the metrics file.
@@ -148,13 +152,16 @@ impl SwingStore {
 impl Inner {
     /// Step 2 of a commit, and what a clean close does: waits for the sync threads to finish
     /// every blob published so far (`syncer.rs`), then fsyncs the blob directory if a blob was
-    /// renamed into it since its last sync — or always, with [`SyncStep::CloseBlobs`], which
-    /// also makes the session's unlinks durable.
+    /// renamed into it since its last sync — or, with [`SyncStep::CloseBlobs`], also if a
+    /// collection ran in the session (its unlinks are made durable only here). A session that
+    /// only saved and committed leaves nothing for the close to sync (issue 25).
     pub(super) fn make_blobs_durable(&self, dir_step: SyncStep) -> Result<()> {
         self.durability.check()?;
         self.syncer.wait()?;
         let renamed = self.blob_dir_dirty.swap(false, Ordering::SeqCst);
-        if !renamed && dir_step != SyncStep::CloseBlobs {
+        let unlinked =
+            dir_step == SyncStep::CloseBlobs && self.blob_dir_unlinked.swap(false, Ordering::SeqCst);
+        if !renamed && !unlinked {
             return Ok(());
         }
         self.durability.sync_path(dir_step, &self.layout.blob_dir())

@@ -157,24 +157,29 @@ fn open_checked(root: &Path, options: OpenOptions, holder: Holder) -> Result<Swi
     let found = refuse_unless_usable(root, options, inspect(root)?)?;
 
     // Under the lock: make the directory a store (marker, areas), durably.
+    let mut created = false;
     if !matches!(found, Found::Store { marked: true }) {
         fs::write(layout.marker_file(), marker_text()).at(&layout.marker_file())?;
         durability.sync_path(SyncStep::StoreCreate, &layout.marker_file())?;
+        created = true;
     }
     for dir in [layout.blob_dir(), layout.temp_dir()] {
         match fs::create_dir(&dir) {
-            Ok(()) => {}
+            Ok(()) => created = true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(&dir, e)),
         }
     }
-    // At every open, not only at creation: a process killed while creating the store (after
-    // the mkdir, before its syncs) leaves a directory the next open cannot tell from a durable
-    // one. Two directory fsyncs per open.
-    durability.sync_path(SyncStep::StoreCreate, &parent_of(root))?;
-    durability.sync_path(SyncStep::StoreCreate, root)?;
+    let new_kv = needs_new_kv(&layout)?;
+    // The store directory and its parent, whenever this open creates something in it (or
+    // `kv/`), and before a state-sync import's first sync (its marker's name). Otherwise only
+    // after an unclean close or while nothing is committed (below): see `dir_synced`.
+    let dir_synced = created || new_kv || layout.import_marker().exists();
+    if dir_synced {
+        sync_store_dir(&durability, root)?;
+    }
 
-    if needs_new_kv(&layout)? {
+    if new_kv {
         create_kv(&layout, &durability)?;
     }
     remove_kv_staging(&layout)?;
@@ -198,6 +203,14 @@ fn open_checked(root: &Path, options: OpenOptions, holder: Holder) -> Result<Swi
     kv.sync_value_files()?;
     let syncer = super::syncer::Syncer::start(Arc::clone(&durability))?;
     let unclean = kv.db().contains_key(SESSION_KEY)?;
+    // A killed process may have left a change of the store directory unsynced: a creation cut
+    // between `kv/`'s rename and its sync (nothing committed yet), or a state-sync import cut
+    // between its marker's removal and `import-finish` (its store still open: unclean). After a
+    // clean close with a commit, every change of the directory was synced by the open or the
+    // step that made it, so a clean reopen syncs neither directory (issue 25).
+    if !dir_synced && (unclean || kv.committed_epoch() == 0) {
+        sync_store_dir(&durability, root)?;
+    }
     if unclean {
         tracing::info!("the store was not closed cleanly: the next collection lists the blob area");
         crate::gc::state::GcState::forget(kv.db())?;
@@ -211,6 +224,12 @@ fn open_checked(root: &Path, options: OpenOptions, holder: Holder) -> Result<Swi
     // bring back unlinked files, and the next open would not list the blob area.
     kv.sync_log(SyncStep::OpenMarker)?;
     finish_open(layout, kv, durability, syncer, unclean, lock_file, false)
+}
+
+/// [`SyncStep::StoreCreate`]: the store directory's name in its parent, and its entries.
+fn sync_store_dir(durability: &Durability, root: &Path) -> Result<()> {
+    durability.sync_path(SyncStep::StoreCreate, &parent_of(root))?;
+    durability.sync_path(SyncStep::StoreCreate, root)
 }
 
 fn open_lock_file(lock_path: &Path) -> Result<File> {
@@ -244,6 +263,7 @@ fn finish_open(
             needs_scan: AtomicBool::new(unclean),
             saved_in_block: AtomicBool::new(false),
             blob_dir_dirty: AtomicBool::new(false),
+            blob_dir_unlinked: AtomicBool::new(false),
             syncer,
             status,
             simulate_crash: AtomicBool::new(false),

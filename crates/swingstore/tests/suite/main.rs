@@ -9,6 +9,7 @@
 //! * `store_dirs`: which directories are stores, the format gate, the committed fixtures.
 
 mod common;
+mod fixed_costs;
 mod gc;
 mod gc_guards;
 mod golden;
