@@ -7,9 +7,12 @@ export const MAX_DYNAMIC = 6;
 /** Names of the contract-like static vats. */
 export const contractNames = vats => Array.from({ length: vats }, (_, i) => `contract${i + 1}`);
 
-/** A small deterministic generator (SplitMix32-ish) seeded by the block number. */
-function rng(seed) {
-  let s = (seed * 0x9e3779b9) >>> 0;
+/**
+ * A small deterministic generator (mulberry32) from a 32-bit state: numbers in [0, 1).
+ * @param {number} state
+ */
+export function makeRng(state) {
+  let s = state >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
@@ -18,6 +21,9 @@ function rng(seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The block's generator, seeded by the block number. */
+const rng = seed => makeRng((seed * 0x9e3779b9) >>> 0);
 
 /**
  * What the host does in block `block` (1-based; block 1 is the bootstrap): messages to vat roots and lifecycle orders to

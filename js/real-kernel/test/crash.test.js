@@ -15,6 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
+import { makeRng } from '../src/workload.js';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.dirname(here);
 const MAIN = path.join(pkg, 'src', 'main.js');
@@ -62,17 +64,8 @@ function missingPrerequisite() {
   return null;
 }
 
-/** A small deterministic generator for the kill plan (the seed is printed, to replay a run). */
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The kill plan's generator (the seed is printed, to replay a run). */
+const rng = seed => makeRng(seed);
 
 function run(cmd, args, { env = {}, killAfterMs } = {}) {
   return new Promise((resolve, reject) => {
