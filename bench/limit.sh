@@ -8,10 +8,14 @@
 #   1. ../shared/tools/limit on the files (the yardstick: save_MBps, load_MBps);
 #   2. `snapgc import` of the files into an existing store (whole process, temp store);
 #   3. `snapgc verify --deep` of that store (whole process);
-# and prints each round's MB/s and ratio (targets 1 and 2) and their medians. Then the fixed
-# costs (target 4): fsync/fdatasync counts (strace -f) and median wall times of a 1 KB
-# `snapgc import` into an existing, cleanly closed store, of `snapgc stats`, and of a bare sled
-# open of the same database (example `sled_open`).
+# and prints each round's MB/s and ratio (targets 1 and 2) and their medians. Then target 3, for
+# the largest, the smallest and a median-sized heap, alternating ROUNDS times: the limit tool on
+# that one file, then example `save_commit` (the store already open in-process, the median of 7
+# rounds of a save of the file, its root set and a commit; a temp store); per heap the median
+# MB/s and ratio, then the median of the per-heap ratios. Then the fixed costs (target 4):
+# fsync/fdatasync counts (strace -f) and median wall times of a 1 KB `snapgc import` into an
+# existing, cleanly closed store, of `snapgc stats`, and of a bare sled open of the same database
+# (example `sled_open`).
 #
 # Without ../shared (or $SHARED) it prints a skip line and exits 0. The limit tool is built in a
 # temp CARGO_TARGET_DIR (or $LIMIT_TARGET_DIR, to reuse a build); snapgc in $CARGO_TARGET_DIR.
@@ -41,11 +45,13 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 [ -n "$limit_target" ] || limit_target="$scratch/limit-target"
 
-echo "building (snapgc, sled_open; limit in $limit_target)" >&2
-(cd "$root" && cargo build --release --locked -q -p snapgc && cargo build --release --locked -q -p swingstore --example sled_open)
+echo "building (snapgc, sled_open, save_commit; limit in $limit_target)" >&2
+(cd "$root" && cargo build --release --locked -q -p snapgc \
+    && cargo build --release --locked -q -p swingstore --example sled_open --example save_commit)
 CARGO_TARGET_DIR=$limit_target cargo build --release --locked -q --manifest-path "$shared/tools/limit/Cargo.toml"
 snapgc=$target/release/snapgc
 sled_open=$target/release/examples/sled_open
+save_commit=$target/release/examples/save_commit
 limit=$(find "$limit_target/release" -maxdepth 1 -type f -perm -u+x -name 'limit*' | head -1)
 
 raw=$(cat "${files[@]}" | wc -c)
@@ -76,6 +82,31 @@ for i in $(seq 1 "$rounds"); do
 done
 echo "median: limit save $(median "${ls_[@]}") MB/s, import $(median "${imp[@]}") MB/s, ratio $(median "${r1[@]}") (target 1: >= 0.8)"
 echo "median: limit load $(median "${ll[@]}") MB/s, verify --deep $(median "${ver[@]}") MB/s, ratio $(median "${r2[@]}") (target 2: >= 0.85)"
+
+# Target 3: one heap saved and committed in-process against the limit for that heap alone.
+mapfile -t by_size < <(for f in "${files[@]}"; do printf '%s\t%s\n' "$(wc -c <"$f")" "$f"; done | sort -n | cut -f2-)
+n=${#by_size[@]}
+heaps3=("${by_size[$((n - 1))]}")
+[ "$n" -gt 1 ] && heaps3+=("${by_size[0]}")
+[ "$n" -gt 2 ] && heaps3+=("${by_size[$((n / 2))]}")
+echo "target 3: one heap saved + committed in-process (example save_commit, median of 7 rounds each; limit on that file)"
+printf '%-34s %5s %10s %10s %7s\n' heap round lim_save ours ratio3
+r3=()
+for f in "${heaps3[@]}"; do
+    hl=(); ho=(); hr=()
+    for i in $(seq 1 "$rounds"); do
+        lsave=$(json_field "$("$limit" "$f")" save_MBps)
+        ours=$(json_field "$("$save_commit" --store "$scratch/t3-store" "$f")" median_MBps)
+        rm -rf "$scratch/t3-store"
+        c=$(python3 -c "print(f'{$ours / $lsave:.2f}')")
+        printf '%-34s %5s %10.0f %10.0f %7s\n' "$(basename "$f")" "$i" "$lsave" "$ours" "$c"
+        hl+=("$lsave"); ho+=("$ours"); hr+=("$c")
+    done
+    m=$(median "${hr[@]}")
+    echo "  $(basename "$f") ($(wc -c <"$f") B): limit save $(median "${hl[@]}") MB/s, save + commit $(median "${ho[@]}") MB/s, ratio $m"
+    r3+=("$m")
+done
+echo "median: ratio $(median "${r3[@]}") over ${#heaps3[@]} heaps (target 3: >= 0.7)"
 
 # Target 4: fixed costs of an existing, cleanly closed store.
 store="$scratch/fixed"

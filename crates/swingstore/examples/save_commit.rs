@@ -1,0 +1,103 @@
+//! Target 3 of issue 25: one heap saved and committed in-process, what the kernel waits for after
+//! a snapshot. With the store already open, `ROUNDS` rounds of `save` from the heap's file, the
+//! root `v1.lastSnapshot` set to it, and `commit` (durable when it returns); prints one JSON line
+//! with the median, min and max of a round. `bench/limit.sh` runs it beside the limit tool on the
+//! same file.
+//!
+//! ```text
+//! cargo run --release -p swingstore --example save_commit -- [--store DIR] [--rounds N] [FILE]
+//! ```
+//!
+//! `--store DIR`: an existing store, or created there if missing (kept); default a temporary
+//! directory on the system temp dir (use a real disk, not tmpfs). `--rounds`: default 7. `FILE`:
+//! default the largest heap of the corpus (`$SNAPGC_CORPUS`, else `../shared/corpus/xsnap`).
+//!
+//! Every timed round is a re-save of a stored hash: an untimed first round stores the heap, and
+//! each timed one writes the blob anew, renames it over the stored one and renews it (as a new
+//! save does, `store/save.rs`), so its commit fsyncs the new file and `snapshots/`.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use swingstore::{SwingStore, format_root_value};
+
+/// Removes `NAME VALUE` from `args` and returns VALUE.
+fn take_flag(args: &mut Vec<String>, name: &str) -> anyhow::Result<Option<String>> {
+    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
+    anyhow::ensure!(i + 1 < args.len(), "{name} needs a value");
+    let value = args.remove(i + 1);
+    args.remove(i);
+    Ok(Some(value))
+}
+
+/// Minimum, median and maximum.
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = |i: usize| v.get(i).copied().unwrap_or(f64::NAN);
+    (at(0), at(v.len() / 2), at(v.len().saturating_sub(1)))
+}
+
+fn main() -> anyhow::Result<()> {
+    const USAGE: &str = "usage: save_commit [--store DIR] [--rounds N] [FILE]";
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let store_dir = take_flag(&mut args, "--store")?.map(PathBuf::from);
+    let rounds: usize = take_flag(&mut args, "--rounds")?.map(|s| s.parse()).transpose()?.unwrap_or(7);
+    anyhow::ensure!(args.len() <= 1 && rounds > 0, "{USAGE}");
+    let file = match args.pop() {
+        Some(f) => PathBuf::from(f),
+        None => common::corpus_files()
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .ok_or_else(|| anyhow::anyhow!("no FILE and no heap in {}", common::corpus_dir().display()))?,
+    };
+    let tmp = tempfile::tempdir()?;
+    let dir = store_dir.unwrap_or_else(|| tmp.path().join("store"));
+    let store = SwingStore::create(&dir)?;
+
+    // Untimed: the file into the page cache and the heap into the store.
+    let first = store.save(&mut File::open(&file)?)?;
+    store.kv().set("v1.lastSnapshot", &format_root_value(&first.hash, 0));
+    store.commit()?;
+
+    let (mut total, mut save, mut commit) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut input = File::open(&file)?;
+        let s = Instant::now();
+        let saved = store.save(&mut input)?;
+        store.kv().set("v1.lastSnapshot", &format_root_value(&saved.hash, 0));
+        let c = Instant::now();
+        store.commit()?;
+        let end = Instant::now();
+        anyhow::ensure!(saved.hash == first.hash && saved.deduplicated, "the heap changed under the run");
+        total.push((end - s).as_secs_f64() * 1e3);
+        save.push((c - s).as_secs_f64() * 1e3);
+        commit.push((end - c).as_secs_f64() * 1e3);
+    }
+    let (min, median, max) = spread(&total);
+    let mbps = |ms: f64| first.raw_bytes as f64 / 1e6 / (ms / 1e3);
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "raw_bytes": first.raw_bytes,
+            "stored_bytes": first.stored_bytes,
+            "rounds": rounds,
+            "round": "re-save of the stored hash (blob rewritten and renamed over) + root set + commit (fsyncs it)",
+            "median_ms": round(median),
+            "min_ms": round(min),
+            "max_ms": round(max),
+            "median_MBps": round(mbps(median)),
+            "min_MBps": round(mbps(max)),
+            "max_MBps": round(mbps(min)),
+            "median_save_ms": round(spread(&save).1),
+            "median_commit_ms": round(spread(&commit).1),
+        })
+    );
+    Ok(())
+}
