@@ -1,18 +1,19 @@
-//! The save pipeline: a reader thread fills 256 KiB blocks from the input and hashes them;
-//! two compressor threads LZ4-compress blocks (the block API, independent blocks) as they
-//! come; the calling thread writes them in order as the frame's data blocks. No fsync here: the
-//! block's commit makes every blob it saved durable at once.
+//! The save pipeline: the calling thread fills 256 KiB blocks from the input and hashes them;
+//! the process's compressor threads (started once, shared by every save) LZ4-compress them
+//! (the block API, independent blocks) as they come; the calling thread writes them back in
+//! order as the frame's data blocks. No fsync here: the block's commit makes every blob it saved
+//! durable at once.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use sha2::{Digest, Sha256};
 
-use super::frame::{HEADER, SLOTS, read_full};
+use super::frame::{HEADER, read_full};
 use super::pool::{Slot, lock, return_slots, take_slots};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::SnapshotHash;
@@ -82,114 +83,175 @@ impl Write for WritebackAhead {
 }
 
 /// The save pipeline: returns (sha256 of the input, input length, frame length).
+///
+/// The calling thread reads each 256 KiB block, hashes it and hands it to the process's
+/// compressor threads (`compressors()`), and writes the compressed blocks back in order as
+/// they return; at most `SLOTS` (8) blocks are in flight per save. No thread is started per save
+/// (issue 25: three spawns per save were a large part of a small heap's save).
 pub(super) fn compress_stream(
     input: &mut (dyn Read + Send),
     out: &mut dyn Write,
     path: &Path,
 ) -> Result<([u8; 32], u64, u64)> {
-    let (empty_tx, empty_rx) = mpsc::channel::<Slot>();
-    let (work_tx, work_rx) = mpsc::channel::<Slot>();
+    let mut free = take_slots();
+    let mut run = Run::new(out);
     let (done_tx, done_rx) = mpsc::channel::<Slot>();
-    let work_rx = Mutex::new(work_rx);
-    for slot in take_slots() {
-        let _ = empty_tx.send(slot);
-    }
-
-    let mut spare = Vec::with_capacity(SLOTS);
-    let result = std::thread::scope(|scope| -> Result<([u8; 32], u64, u64)> {
-        let reader = scope.spawn(move || {
-            let read = read_and_hash(input, &empty_rx, &work_tx);
-            // Hand the idle slots back for the pool.
-            (read, empty_rx)
-        });
-        for _ in 0..2 {
-            let done_tx = done_tx.clone();
-            let work_rx = &work_rx;
-            scope.spawn(move || {
-                loop {
-                    let next = lock(work_rx).recv();
-                    let Ok(mut slot) = next else { break };
-                    slot.compress();
-                    if done_tx.send(slot).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-
-        // The calling thread writes the blocks in order.
-        let mut write_result = out.write_all(&HEADER);
-        let mut written = HEADER.len() as u64;
-        let mut next = 0u64;
-        let mut pending: BTreeMap<u64, Slot> = BTreeMap::new();
-        let mut empty_tx = Some(empty_tx);
-        for slot in &done_rx {
-            pending.insert(slot.seq, slot);
-            while let Some(slot) = pending.remove(&next) {
-                next += 1;
-                if write_result.is_ok() {
-                    write_result = out.write_all(&slot.output[..slot.out_len]);
-                    written += slot.out_len as u64;
-                }
-                match (&write_result, &empty_tx) {
-                    // Stop the reader on a write error; keep draining so every thread ends.
-                    (Err(_), _) => {
-                        empty_tx = None;
-                        spare.push(slot);
-                    }
-                    (Ok(()), Some(tx)) => {
-                        if let Err(mpsc::SendError(slot)) = tx.send(slot) {
-                            spare.push(slot);
-                        }
-                    }
-                    (Ok(()), None) => spare.push(slot),
-                }
-            }
-        }
-        drop(empty_tx);
-        let (read_result, empty_rx) =
-            reader.join().map_err(|_| Error::io(path, io::Error::other("reader thread panicked")))?;
-        spare.extend(empty_rx.try_iter());
-        write_result.at(path)?;
-        let (digest, total) = read_result.map_err(|e| Error::stream("the snapshot input", e))?;
-        if !pending.is_empty() {
-            return Err(Error::io(path, io::Error::other("a compressor thread stopped")));
-        }
-        out.write_all(&0u32.to_le_bytes()).at(path)?;
-        written += 4;
-        Ok((digest, total, written))
-    });
-    // Slots still in the channels were dropped with them; the rest go back to the pool.
-    return_slots(spare);
-    result
-}
-
-/// The reader stage: fills slots from `input`, hashes them, numbers them and passes them on.
-fn read_and_hash(
-    input: &mut (dyn Read + Send),
-    empty: &mpsc::Receiver<Slot>,
-    work: &mpsc::Sender<Slot>,
-) -> io::Result<([u8; 32], u64)> {
     let mut hasher = Sha256::new();
     let mut total = 0u64;
-    let mut seq = 0u64;
-    while let Ok(mut slot) = empty.recv() {
-        let filled = read_full(input, &mut slot.input)?;
-        let done = filled < slot.input.len();
+    let mut read_error = None;
+    while run.write_error.is_none() {
+        let mut slot = match free.pop() {
+            Some(slot) => slot,
+            None => {
+                // Every slot is in flight or waits for an earlier block: take one back.
+                match done_rx.recv() {
+                    Ok(slot) => run.arrived(slot, &mut free),
+                    Err(_) => break,
+                }
+                continue;
+            }
+        };
+        let filled = match read_full(input, &mut slot.input) {
+            Ok(filled) => filled,
+            Err(e) => {
+                read_error = Some(e);
+                free.push(slot);
+                break;
+            }
+        };
+        let end = filled < slot.input.len();
         if filled > 0 {
             hasher.update(&slot.input[..filled]);
             total += filled as u64;
-            slot.seq = seq;
+            slot.seq = run.sent;
             slot.filled = filled;
-            seq += 1;
-            if work.send(slot).is_err() {
-                break;
+            run.sent += 1;
+            if let Err(job) = compressors().send(Job { slot, done: done_tx.clone() }) {
+                // No compressor thread (none could be started): compress here.
+                let mut slot = job.0.slot;
+                slot.compress();
+                run.arrived(slot, &mut free);
             }
+        } else {
+            free.push(slot);
         }
-        if done {
+        while let Ok(slot) = done_rx.try_recv() {
+            run.arrived(slot, &mut free);
+        }
+        if end {
             break;
         }
     }
-    Ok((hasher.finalize().into(), total))
+    // Every block handed out comes back (or its job was lost with a compressor thread).
+    drop(done_tx);
+    while run.returned_blocks < run.sent {
+        match done_rx.recv() {
+            Ok(slot) => run.arrived(slot, &mut free),
+            Err(_) => break,
+        }
+    }
+    let lost = run.returned_blocks < run.sent;
+    let (write_error, written) = (run.write_error.take(), run.written);
+    let waiting = std::mem::take(&mut run.waiting);
+    free.extend(waiting.into_values());
+    return_slots(free);
+    if let Some(e) = write_error {
+        return Err(Error::io(path, e));
+    }
+    if let Some(e) = read_error {
+        return Err(Error::stream("the snapshot input", e));
+    }
+    if lost {
+        return Err(Error::io(path, io::Error::other("a compressor thread stopped")));
+    }
+    out.write_all(&0u32.to_le_bytes()).at(path)?;
+    Ok((hasher.finalize().into(), total, written + 4))
+}
+
+/// The writing side of one save: blocks come back from the compressors in any order and are
+/// written in sequence.
+struct Run<'a> {
+    out: &'a mut dyn Write,
+    /// Blocks handed to the compressors.
+    sent: u64,
+    /// Blocks that came back.
+    returned_blocks: u64,
+    /// Blocks written (the next one to write has this number).
+    written_blocks: u64,
+    /// Compressed blocks waiting for an earlier one.
+    waiting: BTreeMap<u64, Slot>,
+    /// Bytes of the frame written so far.
+    written: u64,
+    write_error: Option<io::Error>,
+}
+
+impl<'a> Run<'a> {
+    fn new(out: &'a mut dyn Write) -> Self {
+        let mut run = Run {
+            out,
+            sent: 0,
+            returned_blocks: 0,
+            written_blocks: 0,
+            waiting: BTreeMap::new(),
+            written: 0,
+            write_error: None,
+        };
+        match run.out.write_all(&HEADER) {
+            Ok(()) => run.written = HEADER.len() as u64,
+            Err(e) => run.write_error = Some(e),
+        }
+        run
+    }
+
+    /// A compressed block is back: writes it and every block it unblocks, and returns their
+    /// slots to `free` (after a write error, the blocks are dropped unwritten).
+    fn arrived(&mut self, slot: Slot, free: &mut Vec<Slot>) {
+        self.returned_blocks += 1;
+        self.waiting.insert(slot.seq, slot);
+        while let Some(slot) = self.waiting.remove(&self.written_blocks) {
+            self.written_blocks += 1;
+            if self.write_error.is_none() {
+                match self.out.write_all(&slot.output[..slot.out_len]) {
+                    Ok(()) => self.written += slot.out_len as u64,
+                    Err(e) => self.write_error = Some(e),
+                }
+            }
+            free.push(slot);
+        }
+    }
+}
+
+/// One block to compress, and where to send it back.
+struct Job {
+    slot: Slot,
+    done: mpsc::Sender<Slot>,
+}
+
+/// The process's compressor threads, shared by every save (started at the first save): up to
+/// 4, one per core. If none can be started, `send` fails and the save compresses on its own
+/// thread.
+fn compressors() -> &'static mpsc::Sender<Job> {
+    static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 4);
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new().name(format!("swingstore-lz4-{i}")).spawn(move || {
+                loop {
+                    let next = lock(&rx).recv();
+                    let Ok(Job { mut slot, done }) = next else { break };
+                    slot.compress();
+                    // The save may have stopped waiting (it failed): the block is dropped.
+                    let _ = done.send(slot);
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::warn!("could not start a compressor thread: {e}");
+            }
+        }
+        // With no thread started, `rx` is dropped here and every send fails.
+        tx
+    })
 }

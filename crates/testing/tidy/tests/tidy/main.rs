@@ -9,6 +9,7 @@
 //! * `crash_doc`: every failpoint and durability step is in docs/CRASH-SAFETY.md's tables and
 //!   every failpoint is set by a test.
 //! * `doc_refs`: every test, source file and `swingstore::` module a doc names exists.
+//! * `vendor`: the vendored sled's patch list matches the patch markers in its source.
 
 mod cli_doc;
 mod crash_doc;
@@ -16,6 +17,7 @@ mod doc_refs;
 mod format_doc;
 mod tree;
 mod util;
+mod vendor;
 
 /// The CLI's clap definition, compiled here as it is in the binary.
 #[path = "../../../../snapgc/src/cli.rs"]
