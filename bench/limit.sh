@@ -55,7 +55,15 @@ save_commit=$target/release/examples/save_commit
 limit=$(find "$limit_target/release" -maxdepth 1 -type f -perm -u+x -name 'limit*' | head -1)
 
 raw=$(cat "${files[@]}" | wc -c)
-now_ns() { date +%s%N; }
+# The wall time of one process, from its spawn to its exit, in ns: the timer's own start-up (and
+# no `date` process) inside the interval. Exits with the process's status if it failed.
+run_ns() {
+    python3 -c 'import subprocess, sys, time
+t = time.perf_counter_ns()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+ns = time.perf_counter_ns() - t
+sys.exit(r.returncode) if r.returncode else print(ns)' "$@"
+}
 mbps() { python3 -c "print(f'{$1 / ($2 / 1e9) / 1e6:.0f}')"; }
 median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['$2'])" "$1"; }
@@ -72,9 +80,9 @@ for i in $(seq 1 "$rounds"); do
     head -c 1024 /dev/urandom >"$one_kb"
     "$snapgc" --store "$store" import "$one_kb" >/dev/null # an existing, cleanly closed store
     sync
-    t0=$(now_ns); "$snapgc" --store "$store" import "${files[@]}" >/dev/null; t1=$(now_ns)
-    "$snapgc" --store "$store" verify --deep >/dev/null; t2=$(now_ns)
-    im=$(mbps "$raw" $((t1 - t0))); ve=$(mbps "$raw" $((t2 - t1)))
+    ns_import=$(run_ns "$snapgc" --store "$store" import "${files[@]}")
+    ns_verify=$(run_ns "$snapgc" --store "$store" verify --deep)
+    im=$(mbps "$raw" "$ns_import"); ve=$(mbps "$raw" "$ns_verify")
     a=$(python3 -c "print(f'{$im / $lsave:.2f}')"); b=$(python3 -c "print(f'{$ve / $lload:.2f}')")
     printf '%-6s %10.0f %10s %10s %7s %10s %7s\n' "$i" "$lsave" "$im" "$a" "$lload" "$ve" "$b"
     r1+=("$a"); r2+=("$b"); imp+=("$im"); ver+=("$ve"); ls_+=("$lsave"); ll+=("$lload")
@@ -125,13 +133,15 @@ wall() { # median wall ms of N runs of "$@"
     local ts=()
     for _ in 1 2 3 4 5 6 7; do
         [ "$1" = import ] && head -c 1024 /dev/urandom >"$one_kb"
-        local t0 t1; t0=$(now_ns)
+        local ns
         case "$1" in
-            import) "$snapgc" --store "$store" import "$one_kb" >/dev/null ;;
-            stats) "$snapgc" --store "$store" stats >/dev/null ;;
-            sled) "$sled_open" "$store/kv" ;;
+            import) ns=$(run_ns "$snapgc" --store "$store" import "$one_kb") ;;
+            stats) ns=$(run_ns "$snapgc" --store "$store" stats) ;;
+            sled) ns=$(run_ns "$sled_open" "$store/kv") ;;
+            true) ns=$(run_ns true) ;;
+            version) ns=$(run_ns "$snapgc" --version) ;;
         esac
-        t1=$(now_ns); ts+=("$(python3 -c "print(($t1 - $t0) / 1e6)")")
+        ts+=("$(python3 -c "print($ns / 1e6)")")
     done
     python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.1f}')" "${ts[@]}"
 }
@@ -139,3 +149,4 @@ echo "fixed costs (existing, cleanly closed store; fsync+fdatasync by strace -f;
 echo "  1 KB import: $n_import syncs, $(wall import) ms (target 4: <= 5 syncs)"
 echo "  stats:       $n_stats syncs, $(wall stats) ms (target 4: 0 syncs)"
 echo "  bare sled open + one get + drop: $n_sled syncs, $(wall sled) ms"
+echo "  a process: true $(wall true) ms, snapgc --version $(wall version) ms"
