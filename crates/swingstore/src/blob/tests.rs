@@ -136,3 +136,61 @@ fn input_errors_surface_and_buffers_survive() {
     let data = sample(BLOCK * 2);
     assert!(save(&data).1 == *SnapshotHash::of(&data).as_bytes());
 }
+
+#[test]
+fn output_errors_surface_without_hanging_and_buffers_survive() {
+    /// Accepts `left` bytes, then fails every write.
+    struct Full {
+        left: usize,
+    }
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk full"));
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let data = sample(12 * BLOCK + 5);
+    // In the header, in the first block, deep in the stream (every slot in flight), at the end
+    // mark.
+    let (full_frame, _, _, _) = save(&data);
+    for left in [0, 3, HEADER.len() + 10, full_frame.len() / 2, full_frame.len() - 2] {
+        let result = compress_stream(&mut io::Cursor::new(&data), &mut Full { left }, Path::new("mem"));
+        assert!(matches!(result, Err(Error::Io { .. })), "left {left}: {result:?}");
+    }
+    // The pipeline still works afterwards.
+    assert!(save(&data).1 == *SnapshotHash::of(&data).as_bytes());
+}
+
+#[test]
+fn concurrent_saves_share_the_compressors_and_each_frame_is_its_own() {
+    let inputs: Vec<Vec<u8>> = (0..6u8)
+        .map(|i| {
+            let mut data = sample(3 * BLOCK + usize::from(i) * 1_000);
+            data[0] = i;
+            data
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for data in &inputs {
+            scope.spawn(move || {
+                for _ in 0..3 {
+                    let (frame, digest, raw, _) = save(data);
+                    let hash = SnapshotHash::of(data);
+                    assert_eq!(digest, *hash.as_bytes());
+                    assert_eq!(raw, data.len() as u64);
+                    assert!(
+                        load(&frame, hash, Some(raw)).expect("load") == *data,
+                        "a frame decoded to other bytes"
+                    );
+                }
+            });
+        }
+    });
+}
