@@ -9,6 +9,10 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Test hook: compressing a block that starts with these bytes panics.
+#[cfg(test)]
+pub(super) const PANIC_BLOCK: &[u8; 24] = b"test: a compressor panic";
+
 /// One block on its way through the save pipeline.
 pub(super) struct Slot {
     pub seq: u64,
@@ -17,6 +21,8 @@ pub(super) struct Slot {
     /// 4-byte block size, then the block data.
     pub output: Vec<u8>,
     pub out_len: usize,
+    /// Compressing this block panicked: `output` holds nothing to write (the save fails).
+    pub failed: bool,
 }
 
 impl Slot {
@@ -27,6 +33,7 @@ impl Slot {
             filled: 0,
             output: vec![0u8; 4 + lz4_flex::block::get_maximum_output_size(BLOCK)],
             out_len: 0,
+            failed: false,
         }
     }
 
@@ -34,6 +41,10 @@ impl Slot {
     /// included), stored raw when compression does not pay.
     pub fn compress(&mut self) {
         let input = &self.input[..self.filled];
+        #[cfg(test)]
+        if input.starts_with(PANIC_BLOCK) {
+            panic!("test: compressing a block that starts with PANIC_BLOCK");
+        }
         let compressed = lz4_flex::block::compress_into(input, &mut self.output[4..]).ok();
         let (size, len) = match compressed {
             Some(n) if n < input.len() => (n as u32, n),

@@ -108,6 +108,8 @@ pub(super) fn compress_stream(
                 // Every slot is in flight or waits for an earlier block: take one back.
                 match done_rx.recv() {
                     Ok(slot) => run.arrived(slot, &mut free),
+                    // Not while `done_tx` lives (every job comes back, a panicking one marked
+                    // failed); kept so that a lost channel ends the loop rather than spins.
                     Err(_) => break,
                 }
                 continue;
@@ -210,8 +212,11 @@ impl<'a> Run<'a> {
     fn arrived(&mut self, slot: Slot, free: &mut Vec<Slot>) {
         self.returned_blocks += 1;
         self.waiting.insert(slot.seq, slot);
-        while let Some(slot) = self.waiting.remove(&self.written_blocks) {
+        while let Some(mut slot) = self.waiting.remove(&self.written_blocks) {
             self.written_blocks += 1;
+            if std::mem::take(&mut slot.failed) && self.write_error.is_none() {
+                self.write_error = Some(io::Error::other("compressing a block panicked"));
+            }
             if self.write_error.is_none() {
                 match self.out.write_all(&slot.output[..slot.out_len]) {
                     Ok(()) => self.written += slot.out_len as u64,
@@ -229,9 +234,9 @@ struct Job {
     done: mpsc::Sender<Slot>,
 }
 
-/// The process's compressor threads, shared by every save (started at the first save): up to
-/// 4, one per core. If none can be started, `send` fails and the save compresses on its own
-/// thread.
+/// The process's compressor threads, shared by every save (started at the first save): one
+/// per core, 2 to 4. If none can be started, `send` fails and every save compresses on its own
+/// thread (correct, slower).
 fn compressors() -> &'static mpsc::Sender<Job> {
     static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
@@ -244,7 +249,10 @@ fn compressors() -> &'static mpsc::Sender<Job> {
                 loop {
                     let next = lock(&rx).recv();
                     let Ok(Job { mut slot, done }) = next else { break };
-                    slot.compress();
+                    // A panic must neither lose the block (its save would wait for it forever)
+                    // nor the thread: the slot goes back marked, and its save fails.
+                    slot.failed =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.compress())).is_err();
                     // The save may have stopped waiting (it failed): the block is dropped.
                     let _ = done.send(slot);
                 }

@@ -194,3 +194,24 @@ fn concurrent_saves_share_the_compressors_and_each_frame_is_its_own() {
         }
     });
 }
+
+#[test]
+fn a_compressor_that_panics_fails_its_save_and_nothing_hangs() {
+    // Block 5 of 20 panics in its compressor: more blocks than slots, so the save must learn of
+    // it from the block coming back, not from the end of the stream.
+    let mut data = sample(20 * BLOCK);
+    data[5 * BLOCK..5 * BLOCK + super::pool::PANIC_BLOCK.len()].copy_from_slice(super::pool::PANIC_BLOCK);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let result = compress_stream(&mut io::Cursor::new(&data), &mut sink, Path::new("mem")).map(|_| ());
+        let _ = tx.send(result);
+    });
+    let result = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the save hung on a lost block");
+    assert!(matches!(result, Err(Error::Io { .. })), "{result:?}");
+    // The compressors survived: saves still work, and more of them than there are threads.
+    for _ in 0..4 {
+        let data = sample(3 * BLOCK);
+        assert!(save(&data).1 == *SnapshotHash::of(&data).as_bytes());
+    }
+}
