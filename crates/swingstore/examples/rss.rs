@@ -74,19 +74,9 @@ impl Read for Synth {
     }
 }
 
-/// Removes `NAME VALUE` from `args` and returns VALUE (a store path is never positional, so a
-/// stray number cannot become a store directory).
-fn take_flag(args: &mut Vec<String>, name: &str) -> anyhow::Result<Option<String>> {
-    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
-    anyhow::ensure!(i + 1 < args.len(), "{name} needs a value");
-    let value = args.remove(i + 1);
-    args.remove(i);
-    Ok(Some(value))
-}
-
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let store_dir = take_flag(&mut args, "--store")?.map(PathBuf::from);
+    let store_dir = common::take_flag(&mut args, "--store")?.map(PathBuf::from);
     anyhow::ensure!(args.len() <= 2, "usage: rss [MB] [ROUNDS] [--store DIR]");
     let mut args = args.into_iter();
     let mb: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(600);

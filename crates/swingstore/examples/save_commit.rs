@@ -29,15 +29,6 @@ use std::time::Instant;
 
 use swingstore::{SwingStore, format_root_value};
 
-/// Removes `NAME VALUE` from `args` and returns VALUE.
-fn take_flag(args: &mut Vec<String>, name: &str) -> anyhow::Result<Option<String>> {
-    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
-    anyhow::ensure!(i + 1 < args.len(), "{name} needs a value");
-    let value = args.remove(i + 1);
-    args.remove(i);
-    Ok(Some(value))
-}
-
 /// Minimum, median and maximum.
 fn spread(v: &[f64]) -> (f64, f64, f64) {
     let mut v = v.to_vec();
@@ -49,8 +40,9 @@ fn spread(v: &[f64]) -> (f64, f64, f64) {
 fn main() -> anyhow::Result<()> {
     const USAGE: &str = "usage: save_commit [--store DIR] [--rounds N] [FILE]";
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let store_dir = take_flag(&mut args, "--store")?.map(PathBuf::from);
-    let rounds: usize = take_flag(&mut args, "--rounds")?.map(|s| s.parse()).transpose()?.unwrap_or(7);
+    let store_dir = common::take_flag(&mut args, "--store")?.map(PathBuf::from);
+    let rounds: usize =
+        common::take_flag(&mut args, "--rounds")?.map(|s| s.parse()).transpose()?.unwrap_or(7);
     anyhow::ensure!(args.len() <= 1 && rounds > 0, "{USAGE}");
     let file = match args.pop() {
         Some(f) => PathBuf::from(f),

@@ -11,6 +11,16 @@ use sha2::{Digest, Sha256};
 use swingstore::format_root_value;
 use swingstore::{SnapshotHash, SwingStore};
 
+/// Removes `NAME VALUE` from `args` and returns VALUE, for the measuring examples' flags (a store
+/// path is never positional, so a stray number cannot become a store directory).
+pub fn take_flag(args: &mut Vec<String>, name: &str) -> anyhow::Result<Option<String>> {
+    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
+    anyhow::ensure!(i + 1 < args.len(), "{name} needs a value");
+    let value = args.remove(i + 1);
+    args.remove(i);
+    Ok(Some(value))
+}
+
 /// One real XS heap snapshot.
 pub struct Heap {
     pub name: String,
